@@ -1,0 +1,38 @@
+# Chordial's front door. `make demo` runs the main job, `make test` runs every check.
+# Both set up what they need: uv, the Python environment (and later the web build and chromium).
+
+SHELL := /bin/bash
+export UV_PYTHON_DOWNLOADS := never
+UV := python3 -m uv
+RUN := $(UV) run --locked
+
+.PHONY: setup demo test lint typecheck proto proto-check bench clean
+
+setup:
+	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check uv
+	@$(UV) sync --locked --quiet
+
+demo: setup
+	$(RUN) python -m chordial.demo
+
+lint: setup
+	$(RUN) ruff check src tests
+	$(RUN) ruff format --check src tests
+
+typecheck: setup
+	$(RUN) mypy
+
+proto:
+	$(RUN) python scripts/gen_proto.py
+
+proto-check: setup
+	$(RUN) python scripts/gen_proto.py --check
+
+test: lint typecheck
+	$(RUN) pytest -q
+
+bench: setup
+	$(RUN) python bench/node_ops.py
+
+clean:
+	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache

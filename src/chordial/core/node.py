@@ -1,0 +1,861 @@
+"""One Chord node as a pure state machine (Stoica et al. 2001, with Zave's 2015 corrections).
+
+The node never performs I/O and never reads a clock. A driver (the asyncio runtime or the
+simulator) does four things with it:
+
+* sets :attr:`ChordNode.now` before every entry into the core;
+* asks :meth:`ChordNode.handle` to serve an incoming request — the answer is a reply, or a
+  procedure (generator) whose return value is the reply;
+* calls :meth:`ChordNode.on_timer` at :meth:`ChordNode.next_deadline` and runs the procedures it
+  returns (stabilize, fix_fingers, check_predecessor);
+* runs the procedures returned by :meth:`ChordNode.join` and :meth:`ChordNode.leave`.
+
+Procedures yield :class:`~chordial.core.effects.Call` / :class:`~chordial.core.effects.Sleep`
+effects; see :mod:`chordial.core.effects`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from random import Random
+from typing import Literal
+
+from chordial.core.config import ChordConfig
+from chordial.core.effects import (
+    Call,
+    ChordError,
+    LookupError_,
+    PeerFailed,
+    Procedure,
+    RemoteError,
+    Sleep,
+    expect,
+)
+from chordial.core.events import (
+    Event,
+    FingerUpdated,
+    KeysTransferred,
+    KeyWritten,
+    LookupCompleted,
+    LookupFailed,
+    NodeJoined,
+    NodeLeft,
+    PeerFailedEvent,
+    PredecessorChanged,
+    SuccessorChanged,
+)
+from chordial.core.ids import between, between_right_incl, finger_start, key_id, node_id_for
+from chordial.core.messages import (
+    Ack,
+    ClientDelete,
+    ClientGet,
+    ClientLookup,
+    ClientPut,
+    DataReply,
+    ErrorReply,
+    Fetch,
+    FetchReply,
+    FindStep,
+    GetNeighbours,
+    GetState,
+    KeyList,
+    Leave,
+    LeaveNotice,
+    ListKeys,
+    Neighbours,
+    NodeRef,
+    NodeState,
+    Notify,
+    Ping,
+    Pong,
+    Request,
+    Response,
+    StepReply,
+    Store,
+    StoreReply,
+    TransferKeys,
+)
+from chordial.core.store import KeyStore
+
+Status = Literal["new", "joining", "active", "leaving", "stopped"]
+EventSink = Callable[[Event], None]
+Handled = Response | Procedure[Response]
+
+STABILIZE = "stabilize"
+FIX_FINGERS = "fix_fingers"
+CHECK_PREDECESSOR = "check_predecessor"
+
+
+@dataclass(frozen=True, slots=True)
+class LookupResult:
+    """Outcome of an iterative lookup: the owner, who named it, and the path walked.
+
+    ``path`` starts at the node that ran the lookup and ends at the owner; every element after
+    the first is one hop (an RPC to another node, the final hop to the owner included).
+    """
+
+    key_id: int
+    owner: NodeRef
+    predecessor: NodeRef
+    successors: tuple[NodeRef, ...]
+    path: tuple[NodeRef, ...]
+    timeouts: int
+
+    @property
+    def hops(self) -> int:
+        return len(self.path) - 1
+
+
+def _ignore(_: Event) -> None:
+    return None
+
+
+class ChordNode:
+    """The state and procedures of one Chord node.
+
+    State follows Zave's corrected protocol: a successor list of length ≤ r that never lists
+    the node itself (empty means the node is alone), a predecessor that only rectify changes
+    (and check_predecessor clears when it is dead), fingers that are hints and never feed the
+    successor list.
+    """
+
+    def __init__(
+        self,
+        address: str,
+        config: ChordConfig | None = None,
+        *,
+        rng: Random,
+        node_id: int | None = None,
+        sink: EventSink | None = None,
+    ) -> None:
+        self.config = config or ChordConfig()
+        bits = self.config.id_bits
+        nid = node_id_for(address, bits) if node_id is None else node_id
+        if not 0 <= nid < (1 << bits):
+            raise ValueError(f"node id {nid} does not fit in {bits} bits")
+        self.ref = NodeRef(nid, address)
+        self.rng = rng
+        self.now = 0.0
+        self.sink: EventSink = sink or _ignore
+        self.status: Status = "new"
+        self.successors: list[NodeRef] = []
+        self.predecessor: NodeRef | None = None
+        self.fingers: list[NodeRef | None] = [None] * bits
+        self.store = KeyStore(bits)
+        # A joined node serves data only once its successor handed it its share of the keys.
+        self.awaiting_handoff = False
+        self._finger_nodes: tuple[NodeRef, ...] = ()
+        self._next_finger = 0
+        self._running: set[str] = set()
+        self._due: dict[str, float] = {}
+
+    # ------------------------------------------------------------------------------------ views
+
+    @property
+    def id(self) -> int:
+        return self.ref.id
+
+    @property
+    def successor(self) -> NodeRef:
+        """First entry of the successor list, or the node itself when it is alone."""
+        return self.successors[0] if self.successors else self.ref
+
+    def owns(self, kid: int) -> bool:
+        """Whether this node answers for ``kid``: it lies in (predecessor, self] (Chord §4.2).
+
+        With no known predecessor the node answers for everything that reaches it; a node that
+        has joined but not yet received its keys answers for nothing.
+        """
+        if self.status != "active" or self.awaiting_handoff:
+            return False
+        if self.predecessor is None:
+            return True
+        return between_right_incl(self.predecessor.id, kid, self.id)
+
+    def state(self) -> NodeState:
+        return NodeState(
+            node=self.ref,
+            predecessor=self.predecessor,
+            successors=tuple(self.successors),
+            fingers=tuple(self.fingers),
+            key_count=len(self.store),
+            id_bits=self.config.id_bits,
+            status=self.status,
+        )
+
+    # ------------------------------------------------------------------------------------ life cycle
+
+    def create(self) -> None:
+        """Start a new ring with this node as its only member."""
+        self._require_status("new")
+        self.status = "active"
+        self._arm_timers()
+        self._emit(NodeJoined(self.now, self.ref, None))
+
+    def join(self, bootstrap: str) -> Procedure[None]:
+        """Join the ring through any live member at ``bootstrap`` (Zave §4, Join).
+
+        Finds the member m with ``between(m, self, m.succ)``, re-reads m's successor list and
+        re-checks that test on the fresh reply (retrying if a concurrent join got in first), then
+        takes m's list as its own and m as predecessor. The node is then an appendage: the ring
+        reaches it once m stabilizes, and its successor hands over its keys when it rectifies.
+        """
+        self._require_status("new")
+        self.status = "joining"
+        return self._join(bootstrap)
+
+    def _join(self, bootstrap: str) -> Procedure[None]:
+        timeout = self.config.rpc_timeout
+        pong = expect((yield Call(NodeRef(-1, bootstrap), Ping(), timeout)), Pong)
+        if pong.id_bits != self.config.id_bits:
+            raise ChordError(
+                f"wrong ring: {bootstrap} uses {pong.id_bits}-bit ids, this node {self.config.id_bits}",
+                "failed_precondition",
+            )
+        if pong.node.id == self.id:
+            raise ChordError(f"node id {self.id} is already taken by {pong.node.address}", "failed_precondition")
+        for attempt in range(self.config.data_op_attempts * 2):
+            if attempt:
+                yield Sleep(self.config.retry_backoff * attempt)
+            result = yield from self._lookup(self.id, start=pong.node, purpose="join")
+            m = result.predecessor
+            try:
+                fresh = expect((yield Call(m, GetNeighbours(), timeout)), Neighbours)
+            except PeerFailed:
+                continue
+            if m.id == self.id or any(s.id == self.id for s in fresh.successors):
+                raise ChordError(f"node id {self.id} is already in the ring", "failed_precondition")
+            head = fresh.successors[0] if fresh.successors else m
+            if not between(m.id, self.id, head.id):
+                continue  # another node joined between m and its successor meanwhile
+            successors = yield from self._first_live_list(fresh.successors or (m,))
+            if successors is None:
+                continue  # m lists only dead nodes: wait for its stabilize (Zave: join needs a live successor)
+            self.predecessor = m
+            self._set_successors(successors)
+            self.status = "active"
+            self.awaiting_handoff = True
+            self._arm_timers()
+            self._emit(NodeJoined(self.now, self.ref, self.successor))
+            self._emit(PredecessorChanged(self.now, self.ref, None, m))
+            return
+        self.status = "new"
+        raise ChordError(f"could not find a stable place to join through {bootstrap}", "unavailable")
+
+    def _first_live_list(self, candidates: Iterable[NodeRef]) -> Procedure[list[NodeRef] | None]:
+        """The successor list that starts at the first candidate that answers, from its reply."""
+        for cand in candidates:
+            try:
+                reply = expect((yield Call(cand, GetNeighbours(), self.config.rpc_timeout)), Neighbours)
+            except PeerFailed:
+                continue
+            return [cand, *reply.successors]
+        return None
+
+    def leave(self) -> Procedure[None]:
+        """Leave gracefully: hand every key to the successor, splice out, stop.
+
+        Not part of Zave's model; done as she suggests: the successor receives the keys and this
+        node's predecessor in one message (so it owns the range from then on), then the
+        predecessor is told to replace this node by its successor list.
+        """
+        if self.status != "active":
+            raise ChordError(f"node is {self.status}, not active", "failed_precondition")
+        self.status = "leaving"
+        return self._leave()
+
+    def _leave(self) -> Procedure[None]:
+        timeout = self.config.rpc_timeout
+        entries = self.store.pop_all()
+        handed_to: NodeRef | None = None
+        for succ in list(self.successors):
+            try:
+                transfer = TransferKeys(self.ref, tuple(entries), leaving=True, predecessor=self.predecessor)
+                yield Call(succ, transfer, timeout)
+            except PeerFailed:
+                continue
+            handed_to = succ
+            break
+        if handed_to is None and entries and self.successors:
+            self.store.merge(entries)  # nobody took them: keep them rather than lose them
+            self.status = "active"
+            raise ChordError("no live successor took the keys; still in the ring", "unavailable")
+        if handed_to is not None:
+            self._emit(KeysTransferred(self.now, self.ref, handed_to, len(entries), True, "leave"))
+        pred = self.predecessor
+        if pred is not None and pred.id != self.id:
+            with contextlib.suppress(PeerFailed):  # if it is gone too, its successor's stabilize copes
+                yield Call(pred, LeaveNotice(self.ref, tuple(self.successors)), timeout)
+        self.stop()
+        self._emit(NodeLeft(self.now, self.ref))
+
+    def stop(self) -> None:
+        """Stop taking part (after a leave, or to model a crash: state is simply abandoned)."""
+        self.status = "stopped"
+        self._due.clear()
+
+    # ------------------------------------------------------------------------------------ timers
+
+    def _arm_timers(self) -> None:
+        cfg = self.config
+        # Random phases so that nodes started together do not stabilize in lock-step.
+        for name, period in (
+            (STABILIZE, cfg.stabilize_period),
+            (FIX_FINGERS, cfg.fix_fingers_period),
+            (CHECK_PREDECESSOR, cfg.check_predecessor_period),
+        ):
+            self._due[name] = self.now + self.rng.uniform(0.1, 1.0) * period
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`on_timer` next has work, in the driver's clock; ``None`` when stopped."""
+        return min(self._due.values()) if self._due else None
+
+    def on_timer(self) -> list[Procedure[None]]:
+        """Start the periodic procedures that are due at :attr:`now`.
+
+        A procedure still running from its previous period is not started twice (Zave: a node
+        runs one maintenance operation of each kind at a time).
+        """
+        if self.status not in ("active", "leaving"):
+            return []
+        started: list[Procedure[None]] = []
+        periods = {
+            STABILIZE: self.config.stabilize_period,
+            FIX_FINGERS: self.config.fix_fingers_period,
+            CHECK_PREDECESSOR: self.config.check_predecessor_period,
+        }
+        for name, due in list(self._due.items()):
+            if due > self.now:
+                continue
+            self._due[name] = self.now + periods[name]
+            if name in self._running or self.status != "active":
+                continue
+            body = {STABILIZE: self.stabilize, FIX_FINGERS: self.fix_fingers, CHECK_PREDECESSOR: self.check_predecessor}
+            started.append(self._exclusive(name, body[name]()))
+        return started
+
+    def _exclusive(self, name: str, proc: Procedure[None]) -> Procedure[None]:
+        self._running.add(name)
+        try:
+            yield from proc
+        finally:
+            self._running.discard(name)
+
+    # ------------------------------------------------------------------------------------ stabilize
+
+    def stabilize(self) -> Procedure[None]:
+        """Zave's stabilize: learn the successor's list, adopt a closer successor if one
+        appeared, then notify the head of the list.
+
+        Step 1 queries ``succ[0]``; a dead head is dropped and the next entry tried (never is an
+        unqueried node adopted). Step 2 queries the successor's predecessor p when
+        ``between(self, p, succ)`` and adopts p's list only if p answers. Every path ends by
+        notifying the current head.
+        """
+        timeout = self.config.rpc_timeout
+        while self.successors:
+            head = self.successors[0]
+            try:
+                reply = expect((yield Call(head, GetNeighbours(), timeout)), Neighbours)
+            except PeerFailed:
+                self._peer_failed(head, STABILIZE)
+                self._set_successors(self.successors[1:])
+                continue
+            self._set_successors([head, *reply.successors])
+            candidate = reply.predecessor
+            if candidate is not None and between(self.id, candidate.id, head.id):
+                yield from self._try_adopt_head(candidate)
+            break
+        else:
+            # Alone: the ring grows when a joiner has rectified us; adopt it once it answers.
+            candidate = self.predecessor
+            if candidate is None or candidate.id == self.id:
+                return
+            yield from self._try_adopt_head(candidate)
+        if self.successors:
+            head = self.successors[0]
+            try:
+                reply = expect((yield Call(head, Notify(self.ref), timeout)), Neighbours)
+            except PeerFailed:
+                self._peer_failed(head, STABILIZE)
+                return
+            if reply.predecessor is not None and reply.predecessor.id == self.id:
+                self.awaiting_handoff = False  # the successor handed our keys over before replying
+
+    def _try_adopt_head(self, candidate: NodeRef) -> Procedure[None]:
+        try:
+            reply = expect((yield Call(candidate, GetNeighbours(), self.config.rpc_timeout)), Neighbours)
+        except PeerFailed:
+            self._peer_failed(candidate, STABILIZE)
+            return
+        self._set_successors([candidate, *reply.successors])
+
+    def _set_successors(self, nodes: Iterable[NodeRef]) -> None:
+        """Replace the successor list: ring order from this node, cut where the list comes back
+        around to this node, no duplicates, at most r entries (Zave: NoDuplicates, r bound)."""
+        fresh: list[NodeRef] = []
+        seen: set[int] = set()
+        for node in nodes:
+            if node.id == self.id:
+                break
+            if node.id in seen:
+                continue
+            seen.add(node.id)
+            fresh.append(node)
+            if len(fresh) == self.config.successors:
+                break
+        old = self.successor
+        changed = fresh != self.successors
+        self.successors = fresh
+        if changed:
+            self._emit(SuccessorChanged(self.now, self.ref, old, self.successor, tuple(fresh)))
+
+    # ------------------------------------------------------------------------------------ rectify
+
+    def _on_notify(self, request: Notify) -> Handled:
+        """Rectify (Zave) plus the key handoff of Chord §4.4.
+
+        The reply is this node's neighbours *after* rectify and after any keys that now belong
+        to the notifier were handed over, so a notifier that reads itself as predecessor knows
+        it holds its share of the keys.
+        """
+        notifier = request.node
+        if not self._valid_ref(notifier):
+            return ErrorReply("invalid", f"node id {notifier.id} outside the {self.config.id_bits}-bit ring")
+        if notifier.id == self.id or self.status != "active":
+            return self._neighbours()
+        pred = self.predecessor
+        if pred is not None and pred.id == notifier.id:
+            if self.store.has_outside(pred.id, self.id):
+                return self._hand_over(notifier, pred)
+            return self._neighbours()
+        if pred is None or between(pred.id, notifier.id, self.id):
+            return self._adopt_predecessor(notifier)
+        return self._rectify_after_ping(pred, notifier)
+
+    def _neighbours(self) -> Neighbours:
+        return Neighbours(self.ref, self.predecessor, tuple(self.successors))
+
+    def _rectify_after_ping(self, pred: NodeRef, notifier: NodeRef) -> Procedure[Response]:
+        """Zave's rectify: a notifier outside (prdc, self) replaces prdc only if prdc is dead."""
+        try:
+            yield Call(pred, Ping(), self.config.rpc_timeout)
+        except PeerFailed:
+            self._peer_failed(pred, "rectify")
+            if self.predecessor == pred:
+                return (yield from self._adopt_predecessor(notifier))
+        return self._neighbours()
+
+    def _adopt_predecessor(self, new: NodeRef) -> Procedure[Response]:
+        """Take ``new`` as predecessor and hand it the keys that are now its (Chord §4.4)."""
+        old = self.predecessor
+        self.predecessor = new
+        self._emit(PredecessorChanged(self.now, self.ref, old, new))
+        return (yield from self._hand_over(new, old))
+
+    def _hand_over(self, new: NodeRef, old: NodeRef | None) -> Procedure[Response]:
+        """Send the predecessor ``new`` every key outside (new, self]; if it dies before taking
+        them they stay here and ``old`` is predecessor again."""
+        moving = self.store.pop_outside(new.id, self.id)
+        try:
+            yield Call(new, TransferKeys(self.ref, tuple(moving)), self.config.rpc_timeout)
+        except PeerFailed:
+            self._peer_failed(new, "transfer")
+            self.store.merge(moving)
+            if self.predecessor == new:
+                self.predecessor = old
+                self._emit(PredecessorChanged(self.now, self.ref, new, old))
+            return self._neighbours()
+        if moving:
+            self._emit(KeysTransferred(self.now, self.ref, new, len(moving), True, "join"))
+        return self._neighbours()
+
+    def _on_transfer(self, request: TransferKeys) -> Response:
+        adopted = self.store.merge(request.entries)
+        if request.leaving:
+            pred = self.predecessor
+            if pred is None or pred.id == request.sender.id:
+                new = request.predecessor if request.predecessor and request.predecessor.id != self.id else None
+                self.predecessor = new
+                self._emit(PredecessorChanged(self.now, self.ref, pred, new))
+            self._set_successors(s for s in self.successors if s.id != request.sender.id)
+        else:
+            self.awaiting_handoff = False
+        if request.entries:
+            reason = "leave" if request.leaving else "join"
+            self._emit(KeysTransferred(self.now, self.ref, request.sender, adopted, False, reason))
+        return Ack()
+
+    def _on_leave_notice(self, request: LeaveNotice) -> Response:
+        if self.successors and self.successors[0].id == request.leaving.id:
+            self._set_successors(request.successors)
+        elif any(s.id == request.leaving.id for s in self.successors):
+            self._set_successors(s for s in self.successors if s.id != request.leaving.id)
+        self._forget_finger(request.leaving.id)
+        return Ack()
+
+    # ------------------------------------------------------------------------------------ check_predecessor
+
+    def check_predecessor(self) -> Procedure[None]:
+        """Chord §4.4 check_predecessor: clear a predecessor that no longer answers, so that this
+        node takes over its range and the next notifier can be adopted."""
+        pred = self.predecessor
+        if pred is None or pred.id == self.id:
+            return
+        try:
+            yield Call(pred, Ping(), self.config.rpc_timeout)
+        except PeerFailed:
+            self._peer_failed(pred, CHECK_PREDECESSOR)
+            if self.predecessor == pred:
+                self.predecessor = None
+                self._emit(PredecessorChanged(self.now, self.ref, pred, None))
+
+    # ------------------------------------------------------------------------------------ fingers
+
+    def fix_fingers(self) -> Procedure[None]:
+        """Chord §4.4 fix_fingers: refresh one finger per round by a lookup of its start.
+
+        The owner found for finger i is also the right entry for every following finger whose
+        start lies in [start_i, owner], so those are filled from the same lookup and the next
+        round moves to the first finger past them.
+        """
+        bits = self.config.id_bits
+        index = self._next_finger
+        start = finger_start(self.id, index, bits)
+        try:
+            result = yield from self._lookup(start, purpose="finger")
+        except (LookupError_, PeerFailed):
+            self._next_finger = (index + 1) % bits
+            return
+        owner = result.owner
+        finger = None if owner.id == self.id else owner
+        while True:
+            self._set_finger(index, finger)
+            index += 1
+            if index == bits:
+                index = 0
+                break
+            if finger is None or not between_right_incl(self.id, finger_start(self.id, index, bits), owner.id):
+                break
+        self._next_finger = index
+
+    def _set_finger(self, index: int, node: NodeRef | None) -> None:
+        if self.fingers[index] != node:
+            self.fingers[index] = node
+            self._finger_nodes = tuple(dict.fromkeys(f for f in self.fingers if f is not None))
+            self._emit(FingerUpdated(self.now, self.ref, index, node))
+
+    def _forget_finger(self, dead_id: int) -> None:
+        for i, f in enumerate(self.fingers):
+            if f is not None and f.id == dead_id:
+                self._set_finger(i, None)
+
+    # ------------------------------------------------------------------------------------ lookup
+
+    def closest_preceding(self, kid: int, avoid: frozenset[int] | set[int] = frozenset()) -> NodeRef | None:
+        """The known node closest before ``kid``, from the fingers and the successor list
+        (Chord §4.3 closest_preceding_finger, extended to successors as in §5.3)."""
+        best: NodeRef | None = None
+        best_gap = 0
+        mask = (1 << self.config.id_bits) - 1
+        me = self.id
+        for cand in (*self._finger_nodes, *self.successors):
+            cid = cand.id
+            if cid in avoid or not between(me, cid, kid):
+                continue
+            gap = (kid - cid) & mask
+            if best is None or gap < best_gap:
+                best, best_gap = cand, gap
+        return best
+
+    def find_step(self, kid: int, avoid: frozenset[int] | set[int] = frozenset()) -> StepReply:
+        """One step of find_predecessor (Chord §4.3, Fig. 4), routing around ``avoid``."""
+        live = [s for s in self.successors if s.id not in avoid]
+        if not self.successors:
+            return StepReply(True, (self.ref,))
+        if not live:
+            return StepReply(True, tuple(self.successors))
+        if between_right_incl(self.id, kid, live[0].id):
+            return StepReply(True, tuple(live))
+        nxt = self.closest_preceding(kid, avoid)
+        if nxt is None:
+            return StepReply(True, tuple(live))
+        return StepReply(False, (nxt,))
+
+    def _lookup(self, kid: int, *, start: NodeRef | None = None, purpose: str = "lookup") -> Procedure[LookupResult]:
+        """Iterative lookup of the owner of ``kid`` (Chord §4.3, driven by the asking node).
+
+        Each step asks the current node for the next; a node that does not answer is added to
+        ``avoid`` and the previous node is asked again for another route (Chord §5.3).
+        """
+        avoid: set[int] = set()
+        timeouts = 0
+        path: list[NodeRef] = [self.ref]
+        if start is None:
+            if self.owns(kid):
+                self._emit(LookupCompleted(self.now, self.ref, kid, (self.ref,), 0, purpose))
+                return LookupResult(kid, self.ref, self.predecessor or self.ref, tuple(self.successors), (self.ref,), 0)
+            asker, step = self.ref, self.find_step(kid)
+        else:
+            asker, step = self.ref, StepReply(False, (start,))
+        for _ in range(self.config.max_lookup_hops):
+            if step.done:
+                candidates = [n for n in step.nodes if n.id not in avoid]
+                if not candidates:
+                    break
+                owner = candidates[0]
+                if owner.id != path[-1].id:
+                    path.append(owner)
+                result = LookupResult(kid, owner, asker, tuple(candidates), tuple(path), timeouts)
+                self._emit(LookupCompleted(self.now, self.ref, kid, result.path, timeouts, purpose))
+                return result
+            nxt = step.nodes[0]
+            if nxt.id == self.id and asker.id != self.id:
+                asker, step = self.ref, self.find_step(kid, avoid)
+                path.append(self.ref)
+                continue
+            try:
+                step = yield from self._ask_step(nxt, kid, avoid)
+            except PeerFailed:
+                timeouts += 1
+                avoid.add(nxt.id)
+                self._peer_failed(nxt, purpose)
+                if asker.id == self.id:
+                    step = self.find_step(kid, avoid)
+                    continue
+                try:
+                    step = yield from self._ask_step(asker, kid, avoid)
+                except PeerFailed:
+                    timeouts += 1
+                    avoid.add(asker.id)
+                    asker, step = self.ref, self.find_step(kid, avoid)
+                    path.append(self.ref)
+                continue
+            path.append(nxt)
+            asker = nxt
+        reason = f"no route to the owner of id {kid} after {len(path) - 1} hops and {timeouts} timeouts"
+        self._emit(LookupFailed(self.now, self.ref, kid, reason, purpose))
+        raise LookupError_(reason)
+
+    def _ask_step(self, node: NodeRef, kid: int, avoid: set[int]) -> Procedure[StepReply]:
+        reply = yield Call(node, FindStep(kid, tuple(sorted(avoid))), self.config.rpc_timeout)
+        return expect(reply, StepReply)
+
+    def _on_find_step(self, request: FindStep) -> Response:
+        if not 0 <= request.key_id < (1 << self.config.id_bits):
+            return ErrorReply("invalid", f"id {request.key_id} outside the {self.config.id_bits}-bit ring")
+        return self.find_step(request.key_id, frozenset(request.avoid))
+
+    # ------------------------------------------------------------------------------------ data
+
+    def _check_key(self, key: str) -> ErrorReply | None:
+        size = len(key.encode("utf-8"))
+        if size == 0:
+            return ErrorReply("invalid", "key must not be empty")
+        if size > self.config.max_key_bytes:
+            return ErrorReply("invalid", f"key is {size} bytes, the limit is {self.config.max_key_bytes}")
+        return None
+
+    def _redirect(self, kid: int) -> NodeRef:
+        """Best guess of the owner for a request that reached the wrong node."""
+        if (
+            self.status == "active"
+            and self.successors
+            and (self.awaiting_handoff or between_right_incl(self.id, kid, self.successors[0].id))
+        ):
+            return self.successors[0]
+        if self.status != "active":
+            return self.successors[0] if self.successors else (self.predecessor or self.ref)
+        return self.closest_preceding(kid) or self.predecessor or self.successor
+
+    def _on_store(self, request: Store) -> Response:
+        error = self._check_key(request.key)
+        if error:
+            return error
+        kid = key_id(request.key, self.config.id_bits)
+        if not self.owns(kid):
+            return StoreReply(False, redirect=self._redirect(kid))
+        if request.delete:
+            entry, existed = self.store.delete(kid, request.key)
+            if entry is not None and existed:
+                self._emit(KeyWritten(self.now, self.ref, request.key, entry.version, True))
+            return StoreReply(existed, entry)
+        if len(request.value) > self.config.max_value_bytes:
+            return ErrorReply(
+                "invalid", f"value is {len(request.value)} bytes, the limit is {self.config.max_value_bytes}"
+            )
+        entry = self.store.put(kid, request.key, request.value)
+        self._emit(KeyWritten(self.now, self.ref, request.key, entry.version, False))
+        return StoreReply(True, entry)
+
+    def _on_fetch(self, request: Fetch) -> Response:
+        error = self._check_key(request.key)
+        if error:
+            return error
+        kid = key_id(request.key, self.config.id_bits)
+        if not self.owns(kid):
+            return FetchReply(redirect=self._redirect(kid))
+        return FetchReply(self.store.get(kid, request.key))
+
+    def _data_op(self, key: str, owner_request: Store | Fetch, purpose: str) -> Procedure[Response]:
+        """Run a client's data operation from this node: look up the owner, send it the
+        operation, and follow "not mine, try X" redirects while the ring is in flux (Zave:
+        lookups are exact only in the ideal state)."""
+        kid = key_id(key, self.config.id_bits)
+        cfg = self.config
+        last_error = "no attempt"
+        for attempt in range(cfg.data_op_attempts):
+            if attempt:
+                yield Sleep(cfg.retry_backoff * (2 ** (attempt - 1)))
+            try:
+                found = yield from self._lookup(kid, purpose=purpose)
+            except LookupError_ as exc:
+                last_error = str(exc)
+                continue
+            path = list(found.path)
+            timeouts = found.timeouts
+            target = found.owner
+            for _ in range(4):
+                reply: Response
+                if target.id == self.id:
+                    if isinstance(owner_request, Store):
+                        reply = self._on_store(owner_request)
+                    else:
+                        reply = self._on_fetch(owner_request)
+                else:
+                    try:
+                        reply = yield Call(target, owner_request, cfg.rpc_timeout)
+                    except PeerFailed:
+                        timeouts += 1
+                        self._peer_failed(target, purpose)
+                        last_error = f"owner {target.address} did not answer"
+                        break
+                if isinstance(reply, ErrorReply):
+                    return reply
+                redirect = reply.redirect if isinstance(reply, StoreReply | FetchReply) else None
+                if redirect is None:
+                    if path[-1].id != target.id:
+                        path.append(target)
+                    if isinstance(reply, StoreReply):
+                        return DataReply(kid, target, tuple(path), reply.ok, reply.entry, timeouts)
+                    fetched = expect(reply, FetchReply).entry
+                    found_live = fetched is not None and not fetched.deleted
+                    return DataReply(kid, target, tuple(path), found_live, fetched, timeouts)
+                if path[-1].id != target.id:
+                    path.append(target)
+                last_error = f"{target.address} redirected to {redirect.address}"
+                target = redirect
+        return ErrorReply("unavailable", f"could not reach the owner of {key!r}: {last_error}")
+
+    def _on_lookup(self, request: ClientLookup) -> Handled:
+        error = self._check_key(request.key)
+        if error:
+            return error
+        return self._client_lookup(request.key)
+
+    def _client_lookup(self, key: str) -> Procedure[Response]:
+        kid = key_id(key, self.config.id_bits)
+        try:
+            found = yield from self._lookup(kid, purpose="lookup")
+        except LookupError_ as exc:
+            return ErrorReply("unavailable", str(exc))
+        return DataReply(kid, found.owner, found.path, timeouts=found.timeouts)
+
+    def _on_client_put(self, request: ClientPut) -> Handled:
+        error = self._check_key(request.key)
+        if error:
+            return error
+        if len(request.value) > self.config.max_value_bytes:
+            return ErrorReply(
+                "invalid", f"value is {len(request.value)} bytes, the limit is {self.config.max_value_bytes}"
+            )
+        return self._data_op(request.key, Store(request.key, request.value), "put")
+
+    def _on_client_get(self, request: ClientGet) -> Handled:
+        return self._check_key(request.key) or self._data_op(request.key, Fetch(request.key), "get")
+
+    def _on_client_delete(self, request: ClientDelete) -> Handled:
+        return self._check_key(request.key) or self._data_op(request.key, Store(request.key, delete=True), "delete")
+
+    def _on_leave(self, _: Leave) -> Handled:
+        if self.status != "active":
+            return ErrorReply("failed_precondition", f"node is {self.status}, not active")
+        return self._leave_reply()
+
+    def _leave_reply(self) -> Procedure[Response]:
+        yield from self.leave()
+        return Ack()
+
+    # ------------------------------------------------------------------------------------ dispatch
+
+    def handle(self, request: Request) -> Handled:
+        """Serve one request: a reply, or a procedure whose return value is the reply.
+
+        Drivers tell them apart with ``isinstance(result, collections.abc.Generator)``.
+
+        Requests that need remote calls (rectify's ping, client operations) are procedures;
+        the rest are answered at once.
+        """
+        if self.status in ("new", "stopped") and not isinstance(request, Ping | GetState):
+            return ErrorReply("unavailable", f"node {self.ref.address} is {self.status}")
+        match request:
+            case Ping():
+                return Pong(self.ref, self.config.id_bits)
+            case GetNeighbours():
+                return Neighbours(self.ref, self.predecessor, tuple(self.successors))
+            case Notify():
+                return self._on_notify(request)
+            case FindStep():
+                return self._on_find_step(request)
+            case TransferKeys():
+                return self._on_transfer(request)
+            case LeaveNotice():
+                return self._on_leave_notice(request)
+            case Store():
+                return self._on_store(request)
+            case Fetch():
+                return self._on_fetch(request)
+            case ClientPut():
+                return self._on_client_put(request)
+            case ClientGet():
+                return self._on_client_get(request)
+            case ClientDelete():
+                return self._on_client_delete(request)
+            case ClientLookup():
+                return self._on_lookup(request)
+            case GetState():
+                return self.state()
+            case ListKeys():
+                entries = tuple(self.store) if request.include_deleted else tuple(self.store.live())
+                return KeyList(self.ref, entries)
+            case Leave():
+                return self._on_leave(request)
+        return ErrorReply("invalid", f"unknown request {type(request).__name__}")
+
+    # ------------------------------------------------------------------------------------ helpers
+
+    def _valid_ref(self, node: NodeRef) -> bool:
+        return 0 <= node.id < (1 << self.config.id_bits)
+
+    def _require_status(self, status: Status) -> None:
+        if self.status != status:
+            raise ChordError(f"node is {self.status}, expected {status}", "failed_precondition")
+
+    def _peer_failed(self, peer: NodeRef, during: str) -> None:
+        self._forget_finger(peer.id)
+        self._emit(PeerFailedEvent(self.now, self.ref, peer, during))
+
+    def _emit(self, event: Event) -> None:
+        self.sink(event)
+
+
+def error_reply(exc: BaseException) -> ErrorReply:
+    """The reply a driver sends when a procedure serving a request raised."""
+    if isinstance(exc, ChordError):
+        return ErrorReply(exc.code, str(exc))
+    return ErrorReply("internal", f"{type(exc).__name__}: {exc}")
+
+
+__all__ = ["ChordNode", "LookupResult", "RemoteError", "error_reply"]
