@@ -82,7 +82,8 @@ class KeyStore:
         if lo == hi:
             return False
         entries = self._entries
-        start, stop = entries.bisect_left((lo + 1,)), entries.bisect_left((hi + 1,))
+        start: int = entries.bisect_left((lo + 1,))
+        stop: int = entries.bisect_left((hi + 1,))
         inside = stop - start if lo < hi else len(entries) - start + stop
         return inside < len(entries)
 
