@@ -16,8 +16,8 @@ demo: setup
 	$(RUN) python -m chordial.demo
 
 lint: setup
-	$(RUN) ruff check src tests
-	$(RUN) ruff format --check src tests
+	$(RUN) ruff check src tests scripts bench
+	$(RUN) ruff format --check src tests scripts bench
 
 typecheck: setup
 	$(RUN) mypy
@@ -28,7 +28,7 @@ proto:
 proto-check: setup
 	$(RUN) python scripts/gen_proto.py --check
 
-test: lint typecheck
+test: lint typecheck proto-check
 	$(RUN) pytest -q
 
 bench: setup

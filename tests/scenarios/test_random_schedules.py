@@ -58,7 +58,8 @@ def test_random_schedules_keep_the_invariants_and_converge(schedule: list[Action
         elif verb == "crash" and len(live) > R + 2 and keeps_a_live_successor_for_everyone(net, target.ref.address):
             lost |= {e.key for e in target.store.live()}
             net.fail(target)
-        elif verb == "leave" and len(live) > R + 2:
+        elif verb == "leave" and len(live) > R + 2 and keeps_a_live_successor_for_everyone(net, target.ref.address):
+            # Only the predecessor is told of a leave; for everybody else it looks like a failure.
             net.run(target, target.leave())
             net.dead.add(target.ref.address)
         elif verb == "stabilize":

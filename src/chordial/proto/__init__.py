@@ -1,0 +1,1 @@
+"""Generated gRPC code for the Chordial wire (``chordial.proto``; see ``scripts/gen_proto.py``)."""
