@@ -143,3 +143,18 @@ async def test_watch_streams_events(net_ring: tuple[MemoryNetwork, Ring]) -> Non
     assert "predecessor_changed" in seen
     with contextlib.suppress(Exception):
         watcher.cancel()
+
+
+async def test_adjacent_nodes_leaving_at_once_lose_no_key(net_ring: tuple[MemoryNetwork, Ring]) -> None:
+    net, ring = net_ring
+    await ring.grow(8)
+    await ring.converged()
+    keys = [f"k{i}" for i in range(200)]
+    await put_all(net, ring, keys)
+    first = ring.live()[1]
+    second = next(r for r in ring.live() if r.node.id == first.node.successor.id)
+    await asyncio.gather(first.leave(), second.leave())
+    await ring.converged()
+    assert sum(len(r.node.store) for r in ring.live()) == len(keys)
+    for k in keys:
+        assert (await read(net, ring, k)).found, k

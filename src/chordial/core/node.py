@@ -473,6 +473,10 @@ class ChordNode:
         return self._neighbours()
 
     def _on_transfer(self, request: TransferKeys) -> Response:
+        if self.status != "active":
+            # A leaving node already handed its store on: taking keys now would lose them. The
+            # sender sees this like a dead peer and tries its next successor.
+            return ErrorReply("unavailable", f"node {self.ref.address} is {self.status}")
         adopted = self.store.merge(request.entries)
         if request.leaving:
             pred = self.predecessor

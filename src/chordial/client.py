@@ -1,0 +1,326 @@
+"""The Python client of a Chordial ring.
+
+A :class:`ChordClient` talks to one node of the ring (any node accepts client requests and
+routes them to the key's owner); reading the overlay walks the ring from that node by successor
+pointers. Every call has a deadline; failures surface as :class:`ChordialError` subclasses with
+a one-line message naming the address involved::
+
+    async with ChordClient("127.0.0.1:7001") as client:
+        await client.put("colour", "blue")
+        print(await client.get("colour"))
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from types import TracebackType
+from typing import Any, Protocol, TypeVar, cast
+
+from chordial.core.events import Event
+from chordial.core.messages import (
+    Ack,
+    ClientDelete,
+    ClientGet,
+    ClientLookup,
+    ClientPut,
+    DataReply,
+    ErrorReply,
+    GetState,
+    KeyList,
+    Leave,
+    ListKeys,
+    NodeRef,
+    NodeState,
+    Request,
+    Response,
+)
+from chordial.transport.address import check_address, parse_address
+from chordial.transport.base import Transport, TransportError
+
+R = TypeVar("R")
+
+DEFAULT_TIMEOUT = 5.0
+
+
+class ChordialError(Exception):
+    """Base of every error the client raises. ``address`` is the node involved, if any."""
+
+    def __init__(self, message: str, *, address: str | None = None) -> None:
+        super().__init__(message)
+        self.address = address
+
+
+class KeyNotFound(ChordialError):
+    """The key has no live value in the ring."""
+
+    def __init__(
+        self, message: str, *, key: str | None = None, address: str | None = None, owner: NodeRef | None = None
+    ) -> None:
+        super().__init__(message, address=address)
+        self.key = key
+        self.owner = owner
+
+    @classmethod
+    def for_key(cls, key: str, *, address: str | None = None, owner: NodeRef | None = None) -> KeyNotFound:
+        where = f" (owner {owner.address})" if owner is not None else ""
+        return cls(f"key {key!r} not found{where}", key=key, address=address, owner=owner)
+
+
+class InvalidRequest(ChordialError):
+    """The node refused the request as malformed (empty or over-limit key or value, ...)."""
+
+
+class Unavailable(ChordialError):
+    """The node could not be reached in time, or the ring could not serve the request now."""
+
+
+class ClientError(ChordialError):
+    """Any other failure: a precondition the node refused, an internal error, a bad reply."""
+
+
+class _Watching(Protocol):
+    def watch(self, address: str) -> AsyncIterator[Any]: ...
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split()) or "no details"
+
+
+def _reason(exc: BaseException, address: str) -> str:
+    """The transport's message, without a leading ``address:`` the client names itself."""
+    text = _one_line(str(exc))
+    return text.removeprefix(f"{address}: ") or type(exc).__name__
+
+
+def _node_address(text: str) -> str:
+    """``text`` in canonical form; ``ValueError`` (one line) unless it names a node to call."""
+    address = check_address(text)
+    if parse_address(address)[1] == 0:
+        raise ValueError(f"malformed address {text!r}: port 0 cannot be called")
+    return address
+
+
+def _default_transport() -> Transport:
+    from chordial.transport.grpc import GrpcTransport
+
+    return GrpcTransport()
+
+
+class ChordClient:
+    """Asynchronous client bound to one node of a ring.
+
+    ``timeout`` is the deadline of every single RPC, in seconds. The client owns (and closes)
+    the transport it creates; a transport passed in is left open for its owner.
+    """
+
+    def __init__(self, address: str, *, timeout: float = DEFAULT_TIMEOUT, transport: Transport | None = None) -> None:
+        self.address = _node_address(address)
+        if not timeout > 0:
+            raise ValueError(f"timeout must be positive, got {timeout}")
+        self.timeout = timeout
+        self._owns_transport = transport is None
+        self._transport = transport if transport is not None else _default_transport()
+
+    # ------------------------------------------------------------------------------ plumbing
+
+    async def __aenter__(self) -> ChordClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._owns_transport:
+            await self._transport.close()
+
+    async def _call(self, request: Request, kind: type[R], address: str | None = None) -> R:
+        target = self.address if address is None else _node_address(address)
+        name = type(request).__name__
+        try:
+            reply: Response = await self._transport.call(target, request, self.timeout)
+        except TransportError as exc:
+            raise Unavailable(f"node {target} unavailable: {_reason(exc, target)}", address=target) from exc
+        except ValueError as exc:  # the request cannot be encoded for the wire
+            raise InvalidRequest(f"node {target}: {name} not sent: {_one_line(str(exc))}", address=target) from exc
+        if isinstance(reply, ErrorReply):
+            raise _error_for(reply, target)
+        if not isinstance(reply, kind):
+            raise ClientError(
+                f"node {target} answered {name} with {type(reply).__name__}, expected {kind.__name__}",
+                address=target,
+            )
+        return reply
+
+    # ------------------------------------------------------------------------------ data
+
+    async def put(self, key: str, value: bytes | str) -> DataReply:
+        """Store ``value`` under ``key`` (text is stored as UTF-8). Returns the owner's answer:
+        ``entry`` holds the new version."""
+        data = value.encode("utf-8") if isinstance(value, str) else bytes(value)
+        return await self._call(ClientPut(key, data), DataReply)
+
+    async def get_entry(self, key: str) -> DataReply:
+        """The owner's answer for ``key``: ``found`` tells whether a live value is there."""
+        return await self._call(ClientGet(key), DataReply)
+
+    async def get(self, key: str) -> bytes:
+        """The value of ``key``; raises :class:`KeyNotFound` when it has none."""
+        reply = await self.get_entry(key)
+        if not reply.found or reply.entry is None or reply.entry.deleted:
+            raise KeyNotFound.for_key(key, address=self.address, owner=reply.owner)
+        return reply.entry.value
+
+    async def delete(self, key: str) -> bool:
+        """Delete ``key``; returns whether it had a live value."""
+        reply = await self._call(ClientDelete(key), DataReply)
+        return reply.found
+
+    async def lookup(self, key: str) -> DataReply:
+        """Find the owner of ``key`` without touching data: ``owner``, ``path``, ``hops``."""
+        return await self._call(ClientLookup(key), DataReply)
+
+    # ------------------------------------------------------------------------------ overlay
+
+    async def state(self, address: str | None = None) -> NodeState:
+        """Routing state of the client's node, or of the node at ``address``."""
+        return await self._call(GetState(), NodeState, address)
+
+    async def overlay(self, max_nodes: int = 10_000) -> list[NodeState]:
+        """The ring as seen by walking successor pointers from the client's node.
+
+        Returns the states in walk (ring) order, starting with the client's node. The walk
+        stops when it reaches a node it has already seen; a successor that does not answer (or
+        no longer serves the ring) is skipped in favour of the next successor-list entry.
+        """
+        first = await self.state()
+        ring = [first]
+        seen = {first.node.id}
+        current = first
+        while len(ring) < max_nodes:
+            nxt = await self._next_live(current, seen)
+            if nxt is None:
+                break
+            ring.append(nxt)
+            seen.add(nxt.node.id)
+            current = nxt
+        return ring
+
+    async def _next_live(self, current: NodeState, seen: set[int]) -> NodeState | None:
+        for successor in current.successors:
+            if successor.id in seen:
+                return None
+            if successor.id == current.node.id:
+                continue
+            try:
+                state = await self.state(successor.address)
+            except (Unavailable, ClientError):
+                continue
+            if state.status not in ("active", "leaving"):
+                continue
+            if state.node.id in seen:
+                return None
+            return state
+        return None
+
+    async def keys(self, include_deleted: bool = False) -> list[KeyList]:
+        """The entries stored on every node of the overlay, one :class:`KeyList` per node in ring
+        order. Nodes that stop answering between the walk and the listing are left out."""
+        ring = await self.overlay()
+        results = await asyncio.gather(
+            *(self._call(ListKeys(include_deleted), KeyList, s.node.address) for s in ring),
+            return_exceptions=True,
+        )
+        lists: list[KeyList] = []
+        for result in results:
+            if isinstance(result, KeyList):
+                lists.append(result)
+            elif isinstance(result, Unavailable):
+                continue
+            elif isinstance(result, BaseException):
+                raise result
+        return lists
+
+    async def leave(self, address: str | None = None) -> None:
+        """Ask the client's node (or the node at ``address``) to leave the ring gracefully."""
+        await self._call(Leave(), Ack, address)
+
+    async def watch(self) -> AsyncIterator[dict[str, object]]:
+        """The client's node's event feed, as JSON-able dicts (``kind``, ``time``, ``node``, ...)."""
+        if not hasattr(self._transport, "watch"):
+            raise ClientError(f"transport {type(self._transport).__name__} cannot watch {self.address}")
+        stream = cast(_Watching, self._transport).watch(self.address)
+        try:
+            async for item in stream:
+                yield _event_dict(item)
+        except TransportError as exc:
+            raise Unavailable(
+                f"node {self.address} unavailable: {_reason(exc, self.address)}", address=self.address
+            ) from exc
+        finally:
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+
+def ring_problems(states: Sequence[NodeState]) -> list[str]:
+    """What keeps ``states`` (an :meth:`ChordClient.overlay` walk) from being an ideal ring:
+    every node active, its first successor the next node of the walk and its predecessor the
+    previous one, walk order increasing clockwise. Empty when the ring is ideal."""
+    problems: list[str] = []
+    count = len(states)
+    for index, state in enumerate(states):
+        me = state.node
+        nxt = states[(index + 1) % count].node
+        prev = states[index - 1].node
+        if state.status != "active":
+            problems.append(f"{me.address} is {state.status}")
+        if count == 1:
+            if state.successors and state.successors[0].id != me.id:
+                problems.append(f"{me.address} is alone but lists successor {state.successors[0].address}")
+            continue
+        head = state.successors[0] if state.successors else None
+        if head is None or head.id != nxt.id:
+            problems.append(f"{me.address}: successor {head.address if head else None}, expected {nxt.address}")
+        if state.predecessor is None or state.predecessor.id != prev.id:
+            got = state.predecessor.address if state.predecessor else None
+            problems.append(f"{me.address}: predecessor {got}, expected {prev.address}")
+    ids = [s.node.id for s in states]
+    start = ids.index(min(ids)) if ids else 0
+    rotated = ids[start:] + ids[:start]
+    if rotated != sorted(ids):
+        problems.append("walk order is not clockwise id order")
+    return problems
+
+
+def _event_dict(item: object) -> dict[str, object]:
+    if isinstance(item, Event):
+        from chordial.transport.codec import event_to_dict
+
+        return event_to_dict(item)
+    return cast(dict[str, object], item)
+
+
+def _error_for(reply: ErrorReply, address: str) -> ChordialError:
+    message = f"node {address}: {_one_line(reply.message)}"
+    if reply.code == "invalid":
+        return InvalidRequest(message, address=address)
+    if reply.code == "unavailable":
+        return Unavailable(message, address=address)
+    if reply.code == "not_found":
+        return KeyNotFound(message, address=address)
+    return ClientError(message, address=address)
+
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "ChordClient",
+    "ChordialError",
+    "ClientError",
+    "InvalidRequest",
+    "KeyNotFound",
+    "Unavailable",
+    "ring_problems",
+]

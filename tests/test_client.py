@@ -1,0 +1,356 @@
+"""The Python client against small rings: in memory (fast, controllable) and over gRPC."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+
+from chordial.client import (
+    ChordClient,
+    ChordialError,
+    ClientError,
+    InvalidRequest,
+    KeyNotFound,
+    Unavailable,
+    ring_problems,
+)
+from chordial.core.config import ChordConfig
+from chordial.core.ids import between_right_incl, key_id
+from chordial.core.messages import (
+    DataReply,
+    ErrorCode,
+    ErrorReply,
+    GetState,
+    NodeRef,
+    NodeState,
+    Pong,
+    Request,
+    Response,
+)
+from chordial.runtime import NodeRuntime, start_node
+from chordial.transport.base import Handler, TransportError, Unreachable, Watcher
+from chordial.transport.memory import MemoryNetwork
+
+BITS = 16
+FAST = ChordConfig(
+    id_bits=BITS, stabilize_period=0.03, fix_fingers_period=0.03, check_predecessor_period=0.1, rpc_timeout=0.3
+)
+ADDRESSES = [f"127.0.0.1:{9001 + i}" for i in range(5)]
+
+
+@dataclass
+class Ring:
+    net: MemoryNetwork
+    runtimes: list[NodeRuntime]
+    client: ChordClient
+
+    def runtime(self, address: str) -> NodeRuntime:
+        return next(r for r in self.runtimes if r.address == address)
+
+
+async def wait_for_ring(client: ChordClient, size: int, timeout: float = 10.0) -> list[NodeState]:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            states = await client.overlay()
+            if len(states) == size and not ring_problems(states):
+                return states
+        except ChordialError:
+            pass
+        assert time.monotonic() < deadline, f"ring of {size} did not form within {timeout}s"
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def ring() -> AsyncIterator[Ring]:
+    net = MemoryNetwork()
+    runtimes = [await start_node(net.transport(), ADDRESSES[0], config=FAST, seed=0)]
+    for index, address in enumerate(ADDRESSES[1:], 1):
+        runtimes.append(await start_node(net.transport(), address, join=ADDRESSES[0], config=FAST, seed=index))
+    client = ChordClient(ADDRESSES[0], timeout=2.0, transport=net.transport("client"))
+    try:
+        await wait_for_ring(client, len(ADDRESSES))
+        yield Ring(net, runtimes, client)
+    finally:
+        await client.close()
+        for runtime in runtimes:
+            await runtime.crash()
+
+
+def owner_of(states: list[NodeState], key: str) -> NodeRef:
+    kid = key_id(key, BITS)
+    for state in states:
+        assert state.predecessor is not None
+        if between_right_incl(state.predecessor.id, kid, state.node.id):
+            return state.node
+    raise AssertionError("no owner")
+
+
+# ------------------------------------------------------------------------------------------ data
+
+
+async def test_put_get_delete_round_trip(ring: Ring) -> None:
+    client = ring.client
+    first = await client.put("colour", "blue")
+    assert isinstance(first, DataReply)
+    assert first.entry is not None and first.entry.version == 1 and first.entry.value == b"blue"
+    second = await client.put("colour", b"green")
+    assert second.entry is not None and second.entry.version == 2
+    assert await client.get("colour") == b"green"
+    entry = await client.get_entry("colour")
+    assert entry.found and entry.entry is not None and entry.entry.value == b"green"
+    assert await client.delete("colour") is True
+    assert await client.delete("colour") is False
+    with pytest.raises(KeyNotFound, match="'colour' not found"):
+        await client.get("colour")
+    assert not (await client.get_entry("colour")).found
+
+
+async def test_every_node_serves_every_key(ring: Ring) -> None:
+    for index in range(20):
+        writer = ChordClient(ADDRESSES[index % 5], transport=ring.net.transport("client"))
+        await writer.put(f"k{index}", f"v{index}")
+    for address in ADDRESSES:
+        reader = ChordClient(address, transport=ring.net.transport("client"))
+        for index in range(20):
+            assert await reader.get(f"k{index}") == f"v{index}".encode()
+
+
+async def test_missing_key_raises_key_not_found(ring: Ring) -> None:
+    with pytest.raises(KeyNotFound) as info:
+        await ring.client.get("never-written")
+    assert info.value.key == "never-written"
+    assert info.value.owner is not None
+    assert "\n" not in str(info.value)
+
+
+async def test_lookup_reports_owner_path_and_hops(ring: Ring) -> None:
+    states = await ring.client.overlay()
+    for key in ("a", "b", "c", "some longer key"):
+        reply = await ring.client.lookup(key)
+        assert reply.key_id == key_id(key, BITS)
+        assert reply.owner == owner_of(states, key)
+        assert reply.path[0].address == ring.client.address
+        assert reply.path[-1] == reply.owner
+        assert reply.hops == len(reply.path) - 1
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [("", "key must not be empty"), ("k" * 1025, "1025 bytes, the limit is 1024")],
+)
+async def test_invalid_keys_raise_invalid_request(ring: Ring, key: str, message: str) -> None:
+    for call in (ring.client.put(key, "v"), ring.client.get(key), ring.client.delete(key), ring.client.lookup(key)):
+        with pytest.raises(InvalidRequest, match=message) as info:
+            await call
+        assert ADDRESSES[0] in str(info.value)
+        assert info.value.address == ADDRESSES[0]
+
+
+async def test_unreachable_node_raises_unavailable(ring: Ring) -> None:
+    client = ChordClient("127.0.0.1:9999", timeout=0.5, transport=ring.net.transport("client"))
+    with pytest.raises(Unavailable, match=r"node 127\.0\.0\.1:9999 unavailable") as info:
+        await client.get("x")
+    assert info.value.address == "127.0.0.1:9999"
+
+
+@pytest.mark.parametrize("address", ["", "nonsense", "127.0.0.1", "127.0.0.1:port", "127.0.0.1:70000", "::1:80", "h:0"])
+def test_malformed_addresses_are_refused_up_front(address: str) -> None:
+    with pytest.raises(ValueError, match="malformed address"):
+        ChordClient(address, transport=MemoryNetwork().transport())
+
+
+def test_timeout_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="timeout"):
+        ChordClient("127.0.0.1:1", timeout=0, transport=MemoryNetwork().transport())
+
+
+# ------------------------------------------------------------------------------------------ overlay
+
+
+async def test_overlay_walks_the_ring_in_order(ring: Ring) -> None:
+    states = await ring.client.overlay()
+    assert states[0].node.address == ADDRESSES[0]
+    assert sorted(s.node.address for s in states) == sorted(ADDRESSES)
+    assert ring_problems(states) == []
+    other = await ring.client.state(ADDRESSES[3])
+    assert other.node.address == ADDRESSES[3] and other.id_bits == BITS
+    assert len(await ring.client.overlay(max_nodes=2)) == 2
+
+
+async def test_overlay_skips_a_dead_successor(ring: Ring) -> None:
+    states = await ring.client.overlay()
+    victim = states[1].node.address
+    ring.net.kill(victim)  # crash: no leave, the ring still points at it
+    walked = await ring.client.overlay()
+    addresses = [s.node.address for s in walked]
+    assert victim not in addresses
+    assert sorted(addresses) == sorted(a for a in ADDRESSES if a != victim)
+    # stabilization repairs the ring around the dead node
+    await wait_for_ring(ring.client, 4)
+
+
+async def test_keys_lists_every_entry_once_grouped_by_node(ring: Ring) -> None:
+    for index in range(30):
+        await ring.client.put(f"key{index}", f"value{index}")
+    await ring.client.delete("key0")
+    lists = await ring.client.keys()
+    assert sorted(kl.node.address for kl in lists) == sorted(ADDRESSES)
+    seen = [e.key for kl in lists for e in kl.entries]
+    assert sorted(seen) == sorted(f"key{i}" for i in range(1, 30))
+    states = await ring.client.overlay()
+    for kl in lists:
+        for entry in kl.entries:
+            assert owner_of(states, entry.key) == kl.node
+    with_tombstones = await ring.client.keys(include_deleted=True)
+    tombstones = [e for kl in with_tombstones for e in kl.entries if e.deleted]
+    assert [e.key for e in tombstones] == ["key0"]
+
+
+async def test_leave_hands_keys_over(ring: Ring) -> None:
+    for index in range(30):
+        await ring.client.put(f"key{index}", f"value{index}")
+    leaver = ADDRESSES[2]
+    await ring.client.leave(leaver)
+    await asyncio.wait_for(ring.runtime(leaver).stopped.wait(), 5)
+    states = await wait_for_ring(ring.client, 4)
+    assert leaver not in [s.node.address for s in states]
+    for index in range(30):
+        assert await ring.client.get(f"key{index}") == f"value{index}".encode()
+
+
+async def test_watch_yields_event_dicts(ring: Ring) -> None:
+    async def first_lookup_event() -> dict[str, object]:
+        async for event in ring.client.watch():
+            if event["kind"] == "lookup_completed":
+                return event
+        raise AssertionError("feed ended")
+
+    task = asyncio.create_task(first_lookup_event())
+    await asyncio.sleep(0.05)
+    await ring.client.lookup("watched")
+    event = await asyncio.wait_for(task, 5)
+    assert event["node"] == {"id": str((await ring.client.state()).node.id), "address": ADDRESSES[0]}
+    assert isinstance(event["time"], float)
+
+
+# ------------------------------------------------------------------------------------------ errors
+
+
+class ScriptedTransport:
+    """Answers every call with one scripted reply (or raises it)."""
+
+    def __init__(self, reply: Response | Exception) -> None:
+        self.reply = reply
+        self.closed = False
+
+    async def call(self, address: str, request: Request, timeout: float) -> Response:
+        if isinstance(self.reply, Exception):
+            raise self.reply
+        return self.reply
+
+    async def serve(self, address: str, handler: Handler, watcher: Watcher | None = None) -> object:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+@pytest.mark.parametrize(
+    ("code", "kind"),
+    [
+        ("invalid", InvalidRequest),
+        ("unavailable", Unavailable),
+        ("not_found", KeyNotFound),
+        ("failed_precondition", ClientError),
+        ("internal", ClientError),
+    ],
+)
+async def test_error_replies_map_to_exceptions(code: ErrorCode, kind: type[ChordialError]) -> None:
+    client = ChordClient("127.0.0.1:7001", transport=ScriptedTransport(ErrorReply(code, "went\nwrong")))  # type: ignore[arg-type]
+    with pytest.raises(kind) as info:
+        await client.state()
+    assert str(info.value) == "node 127.0.0.1:7001: went wrong"
+
+
+@pytest.mark.parametrize(
+    "failure", [Unreachable("127.0.0.1:7001: connection refused"), TransportError("no reply within 1s")]
+)
+async def test_transport_failures_become_unavailable(failure: Exception) -> None:
+    client = ChordClient("127.0.0.1:7001", transport=ScriptedTransport(failure))  # type: ignore[arg-type]
+    with pytest.raises(Unavailable) as info:
+        await client.put("k", "v")
+    assert str(info.value).startswith("node 127.0.0.1:7001 unavailable: ")
+    assert str(info.value).count("127.0.0.1:7001") == 1
+
+
+async def test_unexpected_reply_is_a_client_error() -> None:
+    reply = Pong(NodeRef(1, "127.0.0.1:7001"), 160)
+    client = ChordClient("127.0.0.1:7001", transport=ScriptedTransport(reply))  # type: ignore[arg-type]
+    with pytest.raises(ClientError, match="answered GetState with Pong"):
+        await client.state()
+    assert not isinstance(GetState(), type(reply))
+
+
+async def test_passed_transport_is_left_open() -> None:
+    transport = ScriptedTransport(ErrorReply("internal", "x"))
+    async with ChordClient("127.0.0.1:7001", transport=transport):  # type: ignore[arg-type]
+        pass
+    assert not transport.closed
+
+
+# ------------------------------------------------------------------------------------------ gRPC
+
+
+async def test_client_over_grpc() -> None:
+    from chordial.transport.grpc import GrpcTransport
+
+    transports = [GrpcTransport(), GrpcTransport()]
+    first = await start_node(transports[0], "127.0.0.1:0", config=FAST, seed=1)
+    second = await start_node(transports[1], "127.0.0.1:0", join=first.address, config=FAST, seed=2)
+    try:
+        async with ChordClient(second.address, timeout=2.0) as client:
+            await wait_for_ring(client, 2)
+            await client.put("over", "grpc")
+            assert await client.get("over") == b"grpc"
+            with pytest.raises(KeyNotFound):
+                await client.get("absent")
+            with pytest.raises(InvalidRequest, match="key must not be empty"):
+                await client.put("", "v")
+            reply = await client.lookup("over")
+            assert reply.owner.address in (first.address, second.address)
+            assert {kl.node.address for kl in await client.keys()} == {first.address, second.address}
+    finally:
+        for runtime in (first, second):
+            await runtime.crash()
+        for transport in transports:
+            await transport.close()
+
+
+async def test_watch_over_grpc_ends_when_the_node_stops() -> None:
+    from chordial.transport.grpc import GrpcTransport
+
+    transport = GrpcTransport()
+    node = await start_node(transport, "127.0.0.1:0", config=FAST, seed=3)
+    seen: list[str] = []
+    try:
+        async with ChordClient(node.address, timeout=2.0) as client:
+
+            async def collect() -> None:
+                async for event in client.watch():
+                    seen.append(str(event["kind"]))
+
+            task = asyncio.create_task(collect())
+            await asyncio.sleep(0.2)
+            await client.put("watched", "value")
+            await asyncio.sleep(0.2)
+            await node.leave()
+            await asyncio.wait_for(task, 5)
+    finally:
+        await node.crash()
+        await transport.close()
+    assert "key_written" in seen
