@@ -12,7 +12,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Generator
+from collections.abc import AsyncIterator, Callable, Generator, Iterable
 from typing import Any, TypeVar
 
 from chordial.core.config import ChordConfig
@@ -217,8 +217,14 @@ async def start_node(
     config: ChordConfig | None = None,
     node_id: int | None = None,
     seed: int | None = None,
+    listeners: Iterable[Callable[[Event], None]] = (),
 ) -> NodeRuntime:
-    """Start a node serving at ``address`` that creates a ring or joins the one at ``join``."""
+    """Start a node serving at ``address`` that creates a ring or joins the one at ``join``.
+
+    ``listeners`` are attached before the node starts, so they see its ``joined`` event too.
+    """
     runtime = NodeRuntime(transport, config, seed=seed)
+    for listener in listeners:
+        runtime.add_listener(listener)
     await runtime.start(address, join=join, node_id=node_id)
     return runtime
