@@ -16,6 +16,7 @@ effects; see :mod:`chordial.core.effects`.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -46,7 +47,7 @@ from chordial.core.events import (
     PredecessorChanged,
     SuccessorChanged,
 )
-from chordial.core.ids import between, between_right_incl, finger_start, key_id, node_id_for
+from chordial.core.ids import between, between_right_incl, distance, finger_start, key_id, node_id_for
 from chordial.core.messages import (
     Ack,
     ClientDelete,
@@ -136,6 +137,7 @@ class ChordNode:
         if not 0 <= nid < (1 << bits):
             raise ValueError(f"node id {nid} does not fit in {bits} bits")
         self.ref = NodeRef(nid, address)
+        self.id = nid
         self.rng = rng
         self.now = 0.0
         self.sink: EventSink = sink or _ignore
@@ -147,15 +149,19 @@ class ChordNode:
         # A joined node serves data only once its successor handed it its share of the keys.
         self.awaiting_handoff = False
         self._finger_nodes: tuple[NodeRef, ...] = ()
+        self._route_distances: list[int] = []
+        self._route_refs: list[NodeRef] = []
         self._next_finger = 0
         self._running: set[str] = set()
         self._due: dict[str, float] = {}
+        cfg = self.config
+        self._periodic: dict[str, tuple[float, Callable[[], Procedure[None]]]] = {
+            STABILIZE: (cfg.stabilize_period, self.stabilize),
+            FIX_FINGERS: (cfg.fix_fingers_period, self.fix_fingers),
+            CHECK_PREDECESSOR: (cfg.check_predecessor_period, self.check_predecessor),
+        }
 
     # ------------------------------------------------------------------------------------ views
-
-    @property
-    def id(self) -> int:
-        return self.ref.id
 
     @property
     def successor(self) -> NodeRef:
@@ -193,6 +199,29 @@ class ChordNode:
         self.status = "active"
         self._arm_timers()
         self._emit(NodeJoined(self.now, self.ref, None))
+
+    def bootstrap(
+        self, predecessor: NodeRef | None, successors: Iterable[NodeRef], fingers: Iterable[NodeRef | None]
+    ) -> None:
+        """Start as a member of an existing ring in the given state, without running join.
+
+        Used to begin simulations from a correct (Ideal) ring of many nodes at once; the state
+        given must be what join and stabilize would have produced.
+        """
+        self._require_status("new")
+        self.status = "active"
+        self.predecessor = predecessor
+        self.successors = []
+        self._set_successors(successors)
+        for index, finger in enumerate(fingers):
+            self.fingers[index] = finger
+        self._finger_nodes = tuple(dict.fromkeys(f for f in self.fingers if f is not None))
+        self._rebuild_routes()
+        self._arm_timers()
+
+    def lookup(self, kid: int, purpose: str = "lookup") -> Procedure[LookupResult]:
+        """Find the owner of ``kid`` from this node (see :meth:`_lookup`)."""
+        return self._lookup(kid, purpose=purpose)
 
     def join(self, bootstrap: str) -> Procedure[None]:
         """Join the ring through any live member at ``bootstrap`` (Zave §4, Join).
@@ -299,13 +328,8 @@ class ChordNode:
     # ------------------------------------------------------------------------------------ timers
 
     def _arm_timers(self) -> None:
-        cfg = self.config
         # Random phases so that nodes started together do not stabilize in lock-step.
-        for name, period in (
-            (STABILIZE, cfg.stabilize_period),
-            (FIX_FINGERS, cfg.fix_fingers_period),
-            (CHECK_PREDECESSOR, cfg.check_predecessor_period),
-        ):
+        for name, (period, _) in self._periodic.items():
             self._due[name] = self.now + self.rng.uniform(0.1, 1.0) * period
 
     def next_deadline(self) -> float | None:
@@ -321,19 +345,14 @@ class ChordNode:
         if self.status not in ("active", "leaving"):
             return []
         started: list[Procedure[None]] = []
-        periods = {
-            STABILIZE: self.config.stabilize_period,
-            FIX_FINGERS: self.config.fix_fingers_period,
-            CHECK_PREDECESSOR: self.config.check_predecessor_period,
-        }
-        for name, due in list(self._due.items()):
-            if due > self.now:
+        now = self.now
+        for name, due in self._due.items():
+            if due > now:
                 continue
-            self._due[name] = self.now + periods[name]
-            if name in self._running or self.status != "active":
-                continue
-            body = {STABILIZE: self.stabilize, FIX_FINGERS: self.fix_fingers, CHECK_PREDECESSOR: self.check_predecessor}
-            started.append(self._exclusive(name, body[name]()))
+            period, body = self._periodic[name]
+            self._due[name] = now + period
+            if name not in self._running and self.status == "active":
+                started.append(self._exclusive(name, body()))
         return started
 
     def _exclusive(self, name: str, proc: Procedure[None]) -> Procedure[None]:
@@ -410,6 +429,7 @@ class ChordNode:
         changed = fresh != self.successors
         self.successors = fresh
         if changed:
+            self._rebuild_routes()
             self._emit(SuccessorChanged(self.now, self.ref, old, self.successor, tuple(fresh)))
 
     # ------------------------------------------------------------------------------------ rectify
@@ -522,34 +542,43 @@ class ChordNode:
         """Chord §4.4 fix_fingers: refresh one finger per round by a lookup of its start.
 
         The owner found for finger i is also the right entry for every following finger whose
-        start lies in [start_i, owner], so those are filled from the same lookup and the next
+        start lies in [start_i, owner] — finger k starts 2^k after this node, so those are the
+        k with 2^k ≤ distance(self, owner) — and they are filled from the same lookup; the next
         round moves to the first finger past them.
         """
         bits = self.config.id_bits
         index = self._next_finger
-        start = finger_start(self.id, index, bits)
         try:
-            result = yield from self._lookup(start, purpose="finger")
+            result = yield from self._lookup(finger_start(self.id, index, bits), purpose="finger")
         except (LookupError_, PeerFailed):
             self._next_finger = (index + 1) % bits
             return
         owner = result.owner
-        finger = None if owner.id == self.id else owner
-        while True:
-            self._set_finger(index, finger)
-            index += 1
-            if index == bits:
-                index = 0
-                break
-            if finger is None or not between_right_incl(self.id, finger_start(self.id, index, bits), owner.id):
-                break
-        self._next_finger = index
+        if owner.id == self.id:
+            finger, last = None, index
+        else:
+            finger, last = owner, min(bits - 1, max(index, distance(self.id, owner.id, bits).bit_length() - 1))
+        self._set_fingers(index, last, finger)
+        self._next_finger = (last + 1) % bits
+
+    def _set_fingers(self, first: int, last: int, node: NodeRef | None) -> None:
+        """Point fingers first..last at ``node``; one event per run of changed entries."""
+        fingers = self.fingers
+        changed_from = -1
+        for k in range(first, last + 1):
+            old = fingers[k]
+            if old is node or old == node:
+                continue
+            fingers[k] = node
+            if changed_from < 0:
+                changed_from = k
+        if changed_from >= 0:
+            self._finger_nodes = tuple(dict.fromkeys(f for f in fingers if f is not None))
+            self._rebuild_routes()
+            self._emit(FingerUpdated(self.now, self.ref, changed_from, node))
 
     def _set_finger(self, index: int, node: NodeRef | None) -> None:
-        if self.fingers[index] != node:
-            self.fingers[index] = node
-            self._finger_nodes = tuple(dict.fromkeys(f for f in self.fingers if f is not None))
-            self._emit(FingerUpdated(self.now, self.ref, index, node))
+        self._set_fingers(index, index, node)
 
     def _forget_finger(self, dead_id: int) -> None:
         for i, f in enumerate(self.fingers):
@@ -560,25 +589,35 @@ class ChordNode:
 
     def closest_preceding(self, kid: int, avoid: frozenset[int] | set[int] = frozenset()) -> NodeRef | None:
         """The known node closest before ``kid``, from the fingers and the successor list
-        (Chord §4.3 closest_preceding_finger, extended to successors as in §5.3)."""
-        best: NodeRef | None = None
-        best_gap = 0
+        (Chord §4.3 closest_preceding_finger, extended to successors as in §5.3).
+
+        Candidates are kept sorted by clockwise distance from this node, so the answer is the
+        last candidate nearer than ``kid`` that is not in ``avoid``: a bisect, not a scan.
+        """
+        mask = (1 << self.config.id_bits) - 1
+        target = (kid - self.id) & mask or mask + 1  # kid == self: the whole ring precedes it
+        refs = self._route_refs
+        i = bisect.bisect_left(self._route_distances, target) - 1
+        while i >= 0:
+            ref = refs[i]
+            if ref.id not in avoid:
+                return ref
+            i -= 1
+        return None
+
+    def _rebuild_routes(self) -> None:
         mask = (1 << self.config.id_bits) - 1
         me = self.id
-        for cand in (*self._finger_nodes, *self.successors):
-            cid = cand.id
-            if cid in avoid or not between(me, cid, kid):
-                continue
-            gap = (kid - cid) & mask
-            if best is None or gap < best_gap:
-                best, best_gap = cand, gap
-        return best
+        known = {n.id: n for n in (*self._finger_nodes, *self.successors) if n.id != me}
+        ordered = sorted(known.items(), key=lambda item: (item[0] - me) & mask)
+        self._route_distances = [(nid - me) & mask for nid, _ in ordered]
+        self._route_refs = [ref for _, ref in ordered]
 
     def find_step(self, kid: int, avoid: frozenset[int] | set[int] = frozenset()) -> StepReply:
         """One step of find_predecessor (Chord §4.3, Fig. 4), routing around ``avoid``."""
-        live = [s for s in self.successors if s.id not in avoid]
         if not self.successors:
             return StepReply(True, (self.ref,))
+        live = [s for s in self.successors if s.id not in avoid] if avoid else self.successors
         if not live:
             return StepReply(True, tuple(self.successors))
         if between_right_incl(self.id, kid, live[0].id):
@@ -644,13 +683,13 @@ class ChordNode:
         raise LookupError_(reason)
 
     def _ask_step(self, node: NodeRef, kid: int, avoid: set[int]) -> Procedure[StepReply]:
-        reply = yield Call(node, FindStep(kid, tuple(sorted(avoid))), self.config.rpc_timeout)
-        return expect(reply, StepReply)
+        reply = yield Call(node, FindStep(kid, tuple(sorted(avoid)) if avoid else ()), self.config.rpc_timeout)
+        return reply if type(reply) is StepReply else expect(reply, StepReply)
 
     def _on_find_step(self, request: FindStep) -> Response:
         if not 0 <= request.key_id < (1 << self.config.id_bits):
             return ErrorReply("invalid", f"id {request.key_id} outside the {self.config.id_bits}-bit ring")
-        return self.find_step(request.key_id, frozenset(request.avoid))
+        return self.find_step(request.key_id, frozenset(request.avoid) if request.avoid else frozenset())
 
     # ------------------------------------------------------------------------------------ data
 
@@ -804,15 +843,15 @@ class ChordNode:
         """
         if self.status in ("new", "stopped") and not isinstance(request, Ping | GetState):
             return ErrorReply("unavailable", f"node {self.ref.address} is {self.status}")
-        match request:
-            case Ping():
-                return Pong(self.ref, self.config.id_bits)
+        match request:  # the most frequent requests first
+            case FindStep():
+                return self._on_find_step(request)
             case GetNeighbours():
                 return Neighbours(self.ref, self.predecessor, tuple(self.successors))
             case Notify():
                 return self._on_notify(request)
-            case FindStep():
-                return self._on_find_step(request)
+            case Ping():
+                return Pong(self.ref, self.config.id_bits)
             case TransferKeys():
                 return self._on_transfer(request)
             case LeaveNotice():
