@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from chordial.core import ChordError
-from chordial.core.invariants import MemberView, assert_ring, check_ring, is_ideal
+from chordial.core.invariants import MemberView, assert_ring, check_ring, is_ideal, principals
 from tests.core.harness import SyncNet
 
 N0, N1, N2, N3 = 10, 70, 130, 200
@@ -91,3 +91,16 @@ def test_checker_catches_a_dead_only_successor_list_and_a_bad_order() -> None:
     assert {v.invariant for v in check_ring(skipping)} == set()
     skipping_ring = [MemberView(N0, (N2,), N1), MemberView(N1, (N0,), N2), MemberView(N2, (N1,), N0)]
     assert "OrderedRing" in {v.invariant for v in check_ring(skipping_ring)}
+
+
+def test_principals_are_the_members_nobody_skips() -> None:
+    # n1 joined between n0 and n2 but n0 still lists n2 first: n0's list skips n1.
+    views = {
+        N0: MemberView(N0, (N2, N3), N3),
+        N1: MemberView(N1, (N2, N3), N0),
+        N2: MemberView(N2, (N3, N0), N0),
+        N3: MemberView(N3, (N0, N2), N2),
+    }
+    assert principals(views) == [N0, N2, N3]
+    assert "SufficientPrincipals" in {v.invariant for v in check_ring(views.values(), r=3)}
+    assert check_ring(views.values(), r=2) == []

@@ -4,6 +4,8 @@ From "How to make Chord correct" (Zave 2015, §3–§5). With ``best(n)`` the fi
 n's successor list and ``ring`` the members that reach themselves by following ``best``:
 
 * OneLiveSuccessor — every member has a live entry in its successor list;
+* SufficientPrincipals — at least r + 1 members are *principals*: no member's extended
+  successor list skips them (with OneLiveSuccessor, the inductive invariant of §5);
 * AtLeastOneRing / AtMostOneRing — the ring exists and is connected;
 * OrderedRing — no ring member lies between a ring member and its best successor;
 * ConnectedAppendages — members outside the ring reach it;
@@ -18,6 +20,7 @@ A member that believes it is alone (empty list) counts as its own best successor
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -68,12 +71,53 @@ def _best(view: MemberView, live: Mapping[int, MemberView]) -> int | None:
     return None
 
 
-def check_ring(members: Iterable[ChordNode | MemberView]) -> list[Violation]:
-    """All invariant violations in a snapshot of the live members (empty when correct)."""
+def principals(live: Mapping[int, MemberView]) -> list[int]:
+    """Members that no extended successor list skips (Zave §5).
+
+    An adjacent pair (a, b) of ``[m] + m.succ`` skips every member strictly between a and b;
+    those form a run of the sorted member ids, marked with a difference array: O(N·r).
+    """
+    ids = sorted(live)
+    size = len(ids)
+    skipped = [0] * (size + 1)
+
+    def mark(lo: int, hi: int) -> None:  # sorted positions lo..hi-1
+        if lo < hi:
+            skipped[lo] += 1
+            skipped[hi] -= 1
+
+    for nid, view in live.items():
+        esl = (nid, *view.successors)
+        for a, b in itertools.pairwise(esl):
+            start, stop = bisect.bisect_right(ids, a), bisect.bisect_left(ids, b)
+            if a < b:
+                mark(start, stop)
+            else:  # the pair wraps past zero (or a == b: everything but a)
+                mark(start, size)
+                mark(0, stop)
+    out: list[int] = []
+    running = 0
+    for i, nid in enumerate(ids):
+        running += skipped[i]
+        if running == 0:
+            out.append(nid)
+    return out
+
+
+def check_ring(members: Iterable[ChordNode | MemberView], r: int | None = None) -> list[Violation]:
+    """All invariant violations in a snapshot of the live members (empty when correct).
+
+    SufficientPrincipals is checked when ``r`` (the successor-list length) is given and the
+    ring has more than r members (Zave makes no promise below r + 1 members).
+    """
     live = _views(members)
     out: list[Violation] = []
     if not live:
         return out
+    if r is not None and len(live) > r:
+        found = principals(live)
+        if len(found) < r + 1:
+            out.append(Violation("SufficientPrincipals", tuple(found), f"{len(found)} principals, need {r + 1}"))
     best: dict[int, int] = {}
     for nid, view in live.items():
         b = _best(view, live)
@@ -128,9 +172,9 @@ def check_ring(members: Iterable[ChordNode | MemberView]) -> list[Violation]:
     return out
 
 
-def assert_ring(members: Iterable[ChordNode | MemberView]) -> None:
+def assert_ring(members: Iterable[ChordNode | MemberView], r: int | None = None) -> None:
     """Raise :class:`InvariantViolation` naming the offending nodes when an invariant fails."""
-    violations = check_ring(members)
+    violations = check_ring(members, r)
     if violations:
         raise InvariantViolation(violations)
 

@@ -352,7 +352,7 @@ class Simulation:
     def check_invariants(self) -> list[Violation]:
         """Zave's invariants over the current members (see :mod:`chordial.core.invariants`)."""
         self.invariant_checks += 1
-        violations = check_ring(self.live())
+        violations = check_ring(self.live(), self.config.successors)
         if violations:
             self.violations.append((self.now, violations))
         return violations
