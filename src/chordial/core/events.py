@@ -97,6 +97,17 @@ class PeerFailedEvent(Event):
     during: str
 
 
+@dataclass(frozen=True, slots=True)
+class InvariantViolated(Event):
+    """A checker (simulator or test) found one of Zave's invariants broken; ``node`` is the
+    first offending node, ``node_ids`` all of them."""
+
+    kind: ClassVar[str] = "invariant_violated"
+    invariant: str
+    node_ids: tuple[int, ...]
+    detail: str
+
+
 EVENT_TYPES: tuple[type[Event], ...] = (
     NodeJoined,
     SuccessorChanged,
@@ -108,4 +119,5 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     KeyWritten,
     NodeLeft,
     PeerFailedEvent,
+    InvariantViolated,
 )

@@ -22,7 +22,7 @@ from sortedcontainers import SortedList
 
 from chordial.core.config import ChordConfig
 from chordial.core.effects import Call, ChordError, PeerFailed, Procedure
-from chordial.core.events import Event
+from chordial.core.events import Event, InvariantViolated
 from chordial.core.ids import distance, finger_start, node_id_for
 from chordial.core.invariants import Violation, check_ring, correctness
 from chordial.core.messages import ErrorReply, NodeRef, Request, Response
@@ -360,6 +360,12 @@ class Simulation:
         violations = check_ring(self.live(), self.config.successors)
         if violations:
             self.violations.append((self.now, violations))
+            for violation in violations:
+                first = self._by_id.get(violation.nodes[0]) if violation.nodes else None
+                where = first.ref if first is not None else NodeRef(-1, "")
+                self._on_event(
+                    InvariantViolated(self.now, where, violation.invariant, violation.nodes, violation.detail)
+                )
         return violations
 
     def check_every(self, interval: float) -> None:
