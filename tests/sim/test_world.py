@@ -11,6 +11,7 @@ import pytest
 from chordial.core import ChordConfig
 from chordial.core.events import Event
 from chordial.core.invariants import is_ideal
+from chordial.core.messages import ClientPut, DataReply
 from chordial.sim import LatencyModel, Network, Scheduler, Simulation
 
 FAST = ChordConfig(id_bits=32, successors=4, stabilize_period=1.0, fix_fingers_period=1.0, check_predecessor_period=2.0)
@@ -106,3 +107,23 @@ def test_lookups_are_checked_against_the_true_owner() -> None:
     stats = sim.lookups
     assert stats.ok == 300 and stats.failed == 0 and stats.wrong_owner == 0
     assert 2.0 < stats.mean_hops() < 0.5 * math.log2(64) + 1.5
+
+
+def test_data_operations_go_past_a_dead_owner_before_stabilize_notices() -> None:
+    """Chord §5.3: when the owner named by a lookup is dead, its successor has taken over."""
+    slow = ChordConfig(id_bits=32, stabilize_period=300.0, fix_fingers_period=300.0, check_predecessor_period=300.0)
+    sim = Simulation(slow, seed=8, record_events=False)
+    nodes = sim.build_ideal(20)
+    keys = [f"k{i}" for i in range(60)]
+    replies: list[object] = []
+    for k in keys:
+        sim.request(nodes[0], ClientPut(k, b"v"), lambda reply, _: replies.append(reply))
+    sim.run_for(5)
+    assert all(isinstance(r, DataReply) for r in replies)
+    for victim in nodes[5:8]:  # fewer than r consecutive (Zave assumption (a))
+        sim.crash(victim)
+    replies.clear()
+    for k in keys:
+        sim.request(nodes[0], ClientPut(k, b"w"), lambda reply, _: replies.append(reply))
+    sim.run_for(20)  # far less than one stabilize period
+    assert len(replies) == len(keys) and all(isinstance(r, DataReply) and r.found for r in replies), replies

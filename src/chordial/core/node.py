@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
 from random import Random
 from typing import Literal
@@ -713,13 +713,43 @@ class ChordNode:
             return self.successors[0] if self.successors else (self.predecessor or self.ref)
         return self.closest_preceding(kid) or self.predecessor or self.successor
 
-    def _on_store(self, request: Store) -> Response:
+    def _serve_owner_op(self, request: Store | Fetch) -> Handled:
+        """Apply a write or read that a lookup routed here as the key's owner.
+
+        A request for a key this node does not own may mean that its predecessor died and the
+        asker found the dead owner first (Chord §5.3): then the predecessor is checked at once
+        (one ping, only while the ring is in flux) instead of waiting for check_predecessor.
+        """
         error = self._check_key(request.key)
         if error:
             return error
         kid = key_id(request.key, self.config.id_bits)
-        if not self.owns(kid):
+        if self.owns(kid):
+            return self._apply_owner_op(request, kid)
+        if (
+            self.status == "active"
+            and not self.awaiting_handoff
+            and self.predecessor is not None
+            and CHECK_PREDECESSOR not in self._running
+            and not (self.successors and between_right_incl(self.id, kid, self.successors[0].id))
+        ):
+            return self._check_predecessor_then_serve(request, kid)
+        return self._not_mine(request, kid)
+
+    def _check_predecessor_then_serve(self, request: Store | Fetch, kid: int) -> Procedure[Response]:
+        yield from self._exclusive(CHECK_PREDECESSOR, self.check_predecessor())
+        if self.owns(kid):
+            return self._apply_owner_op(request, kid)
+        return self._not_mine(request, kid)
+
+    def _not_mine(self, request: Store | Fetch, kid: int) -> Response:
+        if isinstance(request, Store):
             return StoreReply(False, redirect=self._redirect(kid))
+        return FetchReply(redirect=self._redirect(kid))
+
+    def _apply_owner_op(self, request: Store | Fetch, kid: int) -> Response:
+        if isinstance(request, Fetch):
+            return FetchReply(self.store.get(kid, request.key))
         if request.delete:
             entry, existed = self.store.delete(kid, request.key)
             if entry is not None and existed:
@@ -732,15 +762,6 @@ class ChordNode:
         entry = self.store.put(kid, request.key, request.value)
         self._emit(KeyWritten(self.now, self.ref, request.key, entry.version, False))
         return StoreReply(True, entry)
-
-    def _on_fetch(self, request: Fetch) -> Response:
-        error = self._check_key(request.key)
-        if error:
-            return error
-        kid = key_id(request.key, self.config.id_bits)
-        if not self.owns(kid):
-            return FetchReply(redirect=self._redirect(kid))
-        return FetchReply(self.store.get(kid, request.key))
 
     def _data_op(self, key: str, owner_request: Store | Fetch, purpose: str) -> Procedure[Response]:
         """Run a client's data operation from this node: look up the owner, send it the
@@ -760,13 +781,14 @@ class ChordNode:
             path = list(found.path)
             timeouts = found.timeouts
             target = found.owner
-            for _ in range(4):
+            # If the named owner is dead (its predecessor has not stabilized yet), the next live
+            # node of the returned successor list has taken over its range (Chord §5.3).
+            fallbacks = list(found.successors[1:])
+            for _ in range(len(fallbacks) + 4):
                 reply: Response
                 if target.id == self.id:
-                    if isinstance(owner_request, Store):
-                        reply = self._on_store(owner_request)
-                    else:
-                        reply = self._on_fetch(owner_request)
+                    local = self._serve_owner_op(owner_request)
+                    reply = (yield from local) if isinstance(local, Generator) else local
                 else:
                     try:
                         reply = yield Call(target, owner_request, cfg.rpc_timeout)
@@ -774,20 +796,23 @@ class ChordNode:
                         timeouts += 1
                         self._peer_failed(target, purpose)
                         last_error = f"owner {target.address} did not answer"
-                        break
+                        if path[-1].id == target.id and len(path) > 1:
+                            path.pop()  # the path lists the nodes that answered
+                        if not fallbacks:
+                            break
+                        target = fallbacks.pop(0)
+                        continue
                 if isinstance(reply, ErrorReply):
                     return reply
                 redirect = reply.redirect if isinstance(reply, StoreReply | FetchReply) else None
+                if path[-1].id != target.id:
+                    path.append(target)
                 if redirect is None:
-                    if path[-1].id != target.id:
-                        path.append(target)
                     if isinstance(reply, StoreReply):
                         return DataReply(kid, target, tuple(path), reply.ok, reply.entry, timeouts)
                     fetched = expect(reply, FetchReply).entry
                     found_live = fetched is not None and not fetched.deleted
                     return DataReply(kid, target, tuple(path), found_live, fetched, timeouts)
-                if path[-1].id != target.id:
-                    path.append(target)
                 last_error = f"{target.address} redirected to {redirect.address}"
                 target = redirect
         return ErrorReply("unavailable", f"could not reach the owner of {key!r}: {last_error}")
@@ -856,10 +881,8 @@ class ChordNode:
                 return self._on_transfer(request)
             case LeaveNotice():
                 return self._on_leave_notice(request)
-            case Store():
-                return self._on_store(request)
-            case Fetch():
-                return self._on_fetch(request)
+            case Store() | Fetch():
+                return self._serve_owner_op(request)
             case ClientPut():
                 return self._on_client_put(request)
             case ClientGet():
