@@ -121,11 +121,12 @@ class Simulation:
     def now(self) -> float:
         return self.scheduler.now
 
-    def run(self, until: float) -> None:
-        self.scheduler.run_until(until)
+    def run(self, until: float, stop: Callable[[], bool] | None = None) -> None:
+        """Run to virtual time ``until``, or until ``stop()`` holds after an event."""
+        self.scheduler.run_until(until, stop)
 
-    def run_for(self, duration: float) -> None:
-        self.scheduler.run_until(self.now + duration)
+    def run_for(self, duration: float, stop: Callable[[], bool] | None = None) -> None:
+        self.scheduler.run_until(self.now + duration, stop)
 
     # ------------------------------------------------------------------------------ membership
 
