@@ -6,7 +6,7 @@ export UV_PYTHON_DOWNLOADS := never
 UV := python3 -m uv
 RUN := $(UV) run --locked
 
-.PHONY: setup demo test lint typecheck proto proto-check bench clean
+.PHONY: setup demo test lint typecheck proto proto-check bench experiments clean
 
 setup:
 	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check uv
@@ -33,6 +33,12 @@ test: lint typecheck proto-check
 
 bench: setup
 	$(RUN) python bench/node_ops.py
+	$(RUN) python bench/sim_scale.py
+
+experiments: setup
+	for name in path-length load-balance mass-failure churn; do \
+		$(RUN) chordial sim experiment $$name --scale paper --out results || exit 1; \
+	done
 
 clean:
 	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache

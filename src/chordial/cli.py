@@ -46,6 +46,7 @@ from chordial.core.events import (
 )
 from chordial.core.ids import DEFAULT_ID_BITS, format_id, key_id
 from chordial.core.messages import DataReply, Entry, KeyList, NodeRef, NodeState
+from chordial.sim.cli import sim_app
 from chordial.transport.address import check_address, format_address, parse_address
 from chordial.transport.base import TransportError
 
@@ -684,6 +685,8 @@ def demo(
     if code:
         raise typer.Exit(code)
 
+
+app.add_typer(sim_app, name="sim")
 
 # ------------------------------------------------------------------------------------------ entry
 

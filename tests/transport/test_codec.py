@@ -13,6 +13,7 @@ from chordial.core.events import (
     EVENT_TYPES,
     Event,
     FingerUpdated,
+    InvariantViolated,
     KeysTransferred,
     KeyWritten,
     LookupCompleted,
@@ -324,6 +325,7 @@ EVENTS: list[Event] = [
     KeyWritten(8.0, ME, "clé", 3, False),
     NodeLeft(9.0, ME),
     PeerFailedEvent(10.0, ME, PEER, "stabilize"),
+    InvariantViolated(11.0, ME, "OrderedRing", (2**159, 5), "5 lies between"),
 ]
 
 

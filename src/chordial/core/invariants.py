@@ -153,12 +153,13 @@ def check_ring(members: Iterable[ChordNode | MemberView], r: int | None = None) 
     if len(rings) > 1:
         out.append(Violation("AtMostOneRing", tuple(min(r) for r in rings), f"{len(rings)} separate rings"))
     ring_members = sorted(set().union(*rings))
+    position = {m: i for i, m in enumerate(ring_members)}
     for a in ring_members:
         b = best[a]
-        for x in ring_members:
-            if x not in (a, b) and between(a, x, b):
-                out.append(Violation("OrderedRing", (a, x, b), f"{x} lies between {a} and its successor {b}"))
-                break
+        # Some ring member lies strictly between a and b iff b is not the next one after a.
+        after = ring_members[(position[a] + 1) % len(ring_members)]
+        if b != after and b in position and between(a, after, b):
+            out.append(Violation("OrderedRing", (a, after, b), f"{after} lies between {a} and its successor {b}"))
     for nid in live:
         if nid in ring_of:
             continue

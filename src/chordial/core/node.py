@@ -233,7 +233,14 @@ class ChordNode:
         """
         self._require_status("new")
         self.status = "joining"
-        return self._join(bootstrap)
+        return self._join_or_reset(bootstrap)
+
+    def _join_or_reset(self, bootstrap: str) -> Procedure[None]:
+        try:
+            yield from self._join(bootstrap)
+        finally:
+            if self.status == "joining":
+                self.status = "new"  # a failed join leaves the node free to try again
 
     def _join(self, bootstrap: str) -> Procedure[None]:
         timeout = self.config.rpc_timeout
@@ -270,7 +277,6 @@ class ChordNode:
             self._emit(NodeJoined(self.now, self.ref, self.successor))
             self._emit(PredecessorChanged(self.now, self.ref, None, m))
             return
-        self.status = "new"
         raise ChordError(f"could not find a stable place to join through {bootstrap}", "unavailable")
 
     def _first_live_list(self, candidates: Iterable[NodeRef]) -> Procedure[list[NodeRef] | None]:
@@ -380,7 +386,8 @@ class ChordNode:
                 reply = expect((yield Call(head, GetNeighbours(), timeout)), Neighbours)
             except PeerFailed:
                 self._peer_failed(head, STABILIZE)
-                self._set_successors(self.successors[1:])
+                # By id, not position: a leave notice may have spliced the list meanwhile.
+                self._set_successors(s for s in self.successors if s.id != head.id)
                 continue
             self._set_successors([head, *reply.successors])
             candidate = reply.predecessor
@@ -637,7 +644,9 @@ class ChordNode:
         timeouts = 0
         path: list[NodeRef] = [self.ref]
         if start is None:
-            if self.owns(kid):
+            # Answer locally only when the range is known: a node whose predecessor was just
+            # cleared serves what reaches it, but must not claim every key it is asked about.
+            if self.owns(kid) and (self.predecessor is not None or not self.successors):
                 self._emit(LookupCompleted(self.now, self.ref, kid, (self.ref,), 0, purpose))
                 return LookupResult(kid, self.ref, self.predecessor or self.ref, tuple(self.successors), (self.ref,), 0)
             asker, step = self.ref, self.find_step(kid)

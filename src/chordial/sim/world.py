@@ -154,15 +154,23 @@ class Simulation:
         self._became_member(node)
         return node
 
-    def join(self, via: ChordNode | None = None, node_id: int | None = None, address: str | None = None) -> ChordNode:
-        """Start a node that joins through ``via`` (a random member when not given)."""
+    def join(
+        self,
+        via: ChordNode | None = None,
+        node_id: int | None = None,
+        address: str | None = None,
+        done: Done = _ignore_done,
+    ) -> ChordNode:
+        """Start a node that joins through ``via`` (a random member when not given); ``done``
+        hears how the join ended."""
         if via is None:
             via = self.random_member()
         node = self._new_node(node_id, address)
 
-        def joined(_: object, failure: BaseException | None) -> None:
+        def joined(result: object, failure: BaseException | None) -> None:
             if failure is None and node.status == "active":
                 self._became_member(node)
+            done(result, failure)
 
         self.spawn(node, node.join(via.ref.address), joined)
         return node
@@ -207,17 +215,22 @@ class Simulation:
         self.members.discard(node.id)
         self.spawn(node, node.leave(), done)
 
-    def restart(self, node: ChordNode) -> ChordNode:
+    def restart(self, node: ChordNode, done: Done = _ignore_done) -> ChordNode:
         """Bring a crashed node's address back with fresh state; it joins again."""
         self.crash(node)
-        return self.join(address=node.ref.address, node_id=node.id)
+        return self.join(address=node.ref.address, node_id=node.id, done=done)
 
     def live(self) -> list[ChordNode]:
         """Members in ring order."""
         return [self._by_id[i] for i in self.members]
 
-    def random_member(self) -> ChordNode:
-        return self._by_id[self.members[self.rng.randrange(len(self.members))]]
+    def random_member(self, rng: random.Random | None = None) -> ChordNode:
+        """A member chosen by ``rng`` (the simulation's own stream when not given)."""
+        return self._by_id[self.members[(rng or self.rng).randrange(len(self.members))]]
+
+    def node(self, node_id: int) -> ChordNode | None:
+        """The node that has (or last had) ``node_id``."""
+        return self._by_id.get(node_id)
 
     def owner_of(self, kid: int) -> int:
         """The true successor of ``kid`` among the members."""
