@@ -12,7 +12,7 @@ from collections.abc import Generator, Iterable
 from typing import Any, TypeVar
 
 from chordial.core import ChordConfig, ChordNode, PeerFailed
-from chordial.core.effects import Call, Procedure
+from chordial.core.effects import Call, Procedure, Spawn
 from chordial.core.events import Event
 from chordial.core.messages import ErrorReply, NodeRef, Request, Response
 
@@ -28,6 +28,7 @@ class SyncNet:
         self.events: list[Event] = []
         self.now = 0.0
         self.calls = 0
+        self.background: list[tuple[ChordNode, Procedure[Any]]] = []
 
     def add(self, node_id: int) -> ChordNode:
         address = f"n{node_id}"
@@ -83,8 +84,17 @@ class SyncNet:
                     value = self.deliver(effect.target, effect.request)
                 except PeerFailed as exc:
                     failure = exc
+            elif isinstance(effect, Spawn):
+                self.background.append((node, effect.procedure))
             else:
                 self.now += effect.seconds
+
+    def run_background(self) -> None:
+        """Run the procedures nodes spawned (eventual-mode replica pushes), in order."""
+        while self.background:
+            node, proc = self.background.pop(0)
+            if node.status == "active":
+                self.run(node, proc)
 
     def stabilize(self, *nodes: ChordNode) -> None:
         for node in nodes:

@@ -2,7 +2,8 @@
 
 The ring must become exactly right (successors, predecessors and, after convergence, every
 finger), keys must sit exactly on successor(key_id) and be readable through every node, a
-graceful leave must lose nothing, and a crash must be detected and healed.
+graceful leave must lose nothing, and a crash must be detected and healed without losing a
+key (three copies of each).
 """
 
 from __future__ import annotations
@@ -47,19 +48,29 @@ async def call_all(calls: list[tuple[str, Request]], concurrency: int = 48) -> l
     return [r for r in results if r is not None]
 
 
-def owner_of(ring: Ring, kid: int) -> int:
+def replica_group(ring: Ring, kid: int) -> list[int]:
+    """The owner (successor of the key's id) and the next k − 1 nodes."""
     ids = sorted(r.node.id for r in ring.live())
-    return ids[bisect.bisect_left(ids, kid) % len(ids)]
+    first = bisect.bisect_left(ids, kid)
+    return [ids[(first + i) % len(ids)] for i in range(CONFIG.replicas)]
 
 
-async def test_sixteen_nodes_store_every_key_on_its_successor(ring: Ring) -> None:
+async def test_sixteen_nodes_store_every_key_on_its_successor_and_replicas(ring: Ring) -> None:
     assert_ring(r.node for r in ring.live())
     rng = random.Random(1)
     puts = await call_all([(rng.choice(ring.nodes).address, ClientPut(k, k.encode())) for k in KEYS])
     assert all(isinstance(r, DataReply) for r in puts)
-    holders = {k: [r.node.id for r in ring.live() if r.node.store.get(key_id(k), k)] for k in KEYS}
-    for k in KEYS:
-        assert holders[k] == [owner_of(ring, key_id(k))], k
+
+    def every_key_on_its_replica_group() -> bool:
+        # Under this load a chain call can miss its 0.5 s deadline; the write is then
+        # acknowledged one copy short and anti-entropy restores the copy within a repair period.
+        for k in KEYS:
+            holders = {r.node.id for r in ring.live() if r.node.store.get(key_id(k), k)}
+            if not set(replica_group(ring, key_id(k))) <= holders:
+                return False
+        return True
+
+    await ring.until(every_key_on_its_replica_group, timeout=30)
     gets = await call_all([(node.address, ClientGet(k)) for node in ring.nodes for k in KEYS])
     assert len(gets) == len(KEYS) * len(ring.nodes)
     for reply in gets:
@@ -73,15 +84,14 @@ async def test_graceful_leave_moves_keys_and_crash_heals(ring: Ring) -> None:
     leaver = max(ring.live(), key=lambda r: len(r.node.store))
     await leaver.leave()
     await ring.converged(timeout=30)
-    assert sum(len(r.node.store) for r in ring.live()) == len(KEYS)
+    assert sum(r.node.state().key_count for r in ring.live()) == len(KEYS)  # each key at its owner
     gets = await call_all([(rng.choice(ring.live()).address, ClientGet(k)) for k in KEYS])
     assert all(isinstance(r, DataReply) and r.found for r in gets)
     victim = ring.live()[3]
-    lost = {e.key for e in victim.node.store.live()}
     await victim.crash()
     await ring.converged(fingers=True, timeout=30)
     assert_ring(r.node for r in ring.live())
     assert any(e.kind == "peer_failed" and e.peer.id == victim.node.id for e in ring.events)  # type: ignore[attr-defined]
     gets = await call_all([(rng.choice(ring.live()).address, ClientGet(k)) for k in KEYS])
     found = {r.entry.key for r in gets if isinstance(r, DataReply) and r.found and r.entry}
-    assert found == set(KEYS) - lost  # without replication the crashed node's keys are gone, no others
+    assert found == set(KEYS)  # k = 3 copies: one crash loses nothing

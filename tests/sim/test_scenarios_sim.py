@@ -115,14 +115,14 @@ def test_a_graceful_leave_loses_no_key() -> None:
     convergence_time(sim, until=sim.now + 60.0)
     rng = random.Random(3)
     put_all(sim, rng)
-    leaver = max(sim.live(), key=lambda n: len(n.store))
-    held = len(leaver.store)
+    leaver = max(sim.live(), key=lambda n: n.state().key_count)
+    held = leaver.state().key_count
     successor = by_id(sim)[leaver.successor.id]
-    before = len(successor.store)
+    before = successor.state().key_count
     sim.leave(leaver)
     sim.run_for(5.0)
     assert leaver.status == "stopped"
-    assert len(successor.store) == before + held
+    assert successor.state().key_count == before + held  # it owns the leaver's range now
     assert sum(sim.keys_per_node()) == len(KEYS)
     assert all(read_all(sim, rng).values())
     assert convergence_time(sim, until=sim.now + 30.0) is not None
@@ -135,7 +135,6 @@ def test_a_crash_is_detected_and_the_ring_heals() -> None:
     rng = random.Random(4)
     put_all(sim, rng)
     victim = sim.live()[5]
-    lost = {e.key for e in victim.store.live()}
     crashed_at = sim.now
     sim.crash(victim)
     took = convergence_time(sim, until=sim.now + 30.0, poll=0.25)
@@ -147,7 +146,7 @@ def test_a_crash_is_detected_and_the_ring_heals() -> None:
     assert_ring(sim.live())
     wait_for_ideal(sim, limit=R * CONFIG.stabilize_period * 2)
     found = read_all(sim, rng)
-    assert {k for k, ok in found.items() if not ok} == lost  # no replication: exactly its keys are gone
+    assert all(found.values())  # three copies of each key: one crash loses nothing
     wait_for_fingers(sim)
     assert sim.correctness()["fingers"] == 1.0
 

@@ -125,5 +125,5 @@ def test_data_operations_go_past_a_dead_owner_before_stabilize_notices() -> None
     replies.clear()
     for k in keys:
         sim.request(nodes[0], ClientPut(k, b"w"), lambda reply, _: replies.append(reply))
-    sim.run_for(20)  # far less than one stabilize period
+    sim.run_for(60)  # well within one stabilize period (300 s)
     assert len(replies) == len(keys) and all(isinstance(r, DataReply) and r.found for r in replies), replies

@@ -22,6 +22,9 @@ from chordial.core.events import (
     NodeLeft,
     PeerFailedEvent,
     PredecessorChanged,
+    ReplicasRepaired,
+    ReplicasWritten,
+    StaleRead,
     SuccessorChanged,
 )
 from chordial.core.messages import (
@@ -48,11 +51,14 @@ from chordial.core.messages import (
     Notify,
     Ping,
     Pong,
+    Replicate,
     Request,
     Response,
     StepReply,
     Store,
     StoreReply,
+    SyncRange,
+    SyncReply,
     TransferKeys,
 )
 from chordial.proto import chordial_pb2 as pb
@@ -109,13 +115,22 @@ requests: st.SearchStrategy[Request] = st.one_of(
     st.builds(TransferKeys, node_refs, entry_tuples, st.booleans(), maybe_refs),
     st.builds(LeaveNotice, node_refs, ref_tuples),
     st.builds(Store, keys, values, st.booleans()),
-    st.builds(Fetch, keys),
+    st.builds(Fetch, keys, st.booleans()),
+    st.builds(Replicate, node_refs, entry_tuples, ref_tuples, st.booleans()),
+    st.builds(
+        SyncRange,
+        node_refs,
+        ids,
+        ids,
+        st.binary(max_size=20),
+        st.none() | st.lists(st.tuples(keys, st.integers(0, 2**40)), max_size=4).map(tuple),
+    ),
     st.builds(ClientPut, keys, values),
-    st.builds(ClientGet, keys),
+    st.builds(ClientGet, keys, st.sampled_from(["", "eventual", "linearizable"])),
     st.builds(ClientDelete, keys),
     st.builds(ClientLookup, keys),
     st.just(GetState()),
-    st.builds(ListKeys, st.booleans()),
+    st.builds(ListKeys, st.booleans(), st.booleans()),
     st.just(Leave()),
 )
 
@@ -126,6 +141,7 @@ responses: st.SearchStrategy[Response] = st.one_of(
     st.builds(StepReply, st.booleans(), ref_tuples),
     st.builds(StoreReply, st.booleans(), maybe_entries, maybe_refs),
     st.builds(FetchReply, maybe_entries, maybe_refs),
+    st.builds(SyncReply, st.booleans(), st.lists(keys, max_size=4).map(tuple), entry_tuples),
     st.builds(DataReply, ids, node_refs, ref_tuples, st.booleans(), maybe_entries, small),
     st.builds(
         NodeState,
@@ -136,6 +152,7 @@ responses: st.SearchStrategy[Response] = st.one_of(
         st.integers(0, 2**64 - 1),
         st.integers(1, 256),
         st.sampled_from(["new", "joining", "active", "leaving", "stopped"]),
+        st.integers(0, 2**64 - 1),
     ),
     st.builds(KeyList, node_refs, entry_tuples),
 )
@@ -326,6 +343,9 @@ EVENTS: list[Event] = [
     NodeLeft(9.0, ME),
     PeerFailedEvent(10.0, ME, PEER, "stabilize"),
     InvariantViolated(11.0, ME, "OrderedRing", (2**159, 5), "5 lies between"),
+    ReplicasWritten(12.0, ME, "k", 4, (PEER,)),
+    ReplicasRepaired(13.0, ME, PEER, 3, 1),
+    StaleRead(14.0, ME, "k", 2, 3),
 ]
 
 

@@ -6,7 +6,9 @@ yields an effect; the driver performs it and resumes the generator with the resu
 * :class:`Call` → the reply; :class:`PeerFailed` is thrown in instead when the peer did not
   answer in time, could not be reached, or answered ``ErrorReply("unavailable")`` (it is not
   serving the ring). Other ``ErrorReply`` values are delivered as replies;
-* :class:`Sleep` → ``None`` after the given time.
+* :class:`Sleep` → ``None`` after the given time;
+* :class:`Spawn` → ``None`` at once, after starting the given procedure on its own (its
+  result and failure are dropped: fire and forget, e.g. eventual-mode replica pushes).
 
 This keeps the core free of I/O and clocks (the sans-IO shape of h11 and aioquic): the asyncio
 runtime and the discrete-event simulator are both small loops around ``generator.send``.
@@ -33,7 +35,12 @@ class Sleep:
     seconds: float
 
 
-Effect = Call | Sleep
+@dataclass(frozen=True, slots=True)
+class Spawn:
+    procedure: Generator[Any, Any, Any]
+
+
+Effect = Call | Sleep | Spawn
 T = TypeVar("T")
 Procedure = Generator[Effect, Any, T]
 

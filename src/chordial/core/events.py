@@ -86,6 +86,36 @@ class KeyWritten(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class ReplicasWritten(Event):
+    """The head of a key's replica group had a write applied on ``replicas`` (in chain order)."""
+
+    kind: ClassVar[str] = "replicas_written"
+    key: str
+    version: int
+    replicas: tuple[NodeRef, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicasRepaired(Event):
+    """Anti-entropy sent ``count`` entries to ``peer`` (and took ``pulled`` newer ones back)."""
+
+    kind: ClassVar[str] = "replicas_repaired"
+    peer: NodeRef
+    count: int
+    pulled: int
+
+
+@dataclass(frozen=True, slots=True)
+class StaleRead(Event):
+    """A read returned an older version than the last acknowledged write (found by checkers)."""
+
+    kind: ClassVar[str] = "stale_read"
+    key: str
+    version: int
+    latest: int
+
+
+@dataclass(frozen=True, slots=True)
 class NodeLeft(Event):
     kind: ClassVar[str] = "left"
 
@@ -117,6 +147,9 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     LookupCompleted,
     LookupFailed,
     KeyWritten,
+    ReplicasWritten,
+    ReplicasRepaired,
+    StaleRead,
     NodeLeft,
     PeerFailedEvent,
     InvariantViolated,

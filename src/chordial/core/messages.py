@@ -134,15 +134,54 @@ class StoreReply:
 
 @dataclass(frozen=True, slots=True)
 class Fetch:
-    """Read one key at the node that owns it."""
+    """Read one key at the node that owns it; with ``replica=True`` at a replica, which
+    answers from what it holds without checking ownership (eventual-mode reads)."""
 
     key: str
+    replica: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class FetchReply:
     entry: Entry | None = None
     redirect: NodeRef | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Replicate:
+    """Apply ``entries`` as a replica, then pass them on along ``chain`` (chain replication:
+    the reply comes once every live node of the chain applied them).
+
+    ``overwrite``: a chain write from the head replaces whatever the replica holds; repairs
+    (``overwrite=False``) keep the higher version of each key.
+    """
+
+    sender: NodeRef
+    entries: tuple[Entry, ...]
+    chain: tuple[NodeRef, ...] = ()
+    overwrite: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class SyncRange:
+    """Anti-entropy from the head of a range (lo, hi] to one of its replicas.
+
+    First with ``digest`` only; on a mismatch again with every ``(key, version)`` the head
+    holds, and the replica answers what it lacks and what it holds newer.
+    """
+
+    sender: NodeRef
+    lo: int
+    hi: int
+    digest: bytes
+    versions: tuple[tuple[str, int], ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SyncReply:
+    match: bool
+    wanted: tuple[str, ...] = ()
+    newer: tuple[Entry, ...] = ()
 
 
 # ----------------------------------------------------------------------------------------- client to node
@@ -156,7 +195,11 @@ class ClientPut:
 
 @dataclass(frozen=True, slots=True)
 class ClientGet:
+    """``consistency``: ``"eventual"`` lets a linearizable ring answer from any replica;
+    empty means the ring's own mode."""
+
     key: str
+    consistency: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,13 +248,16 @@ class NodeState:
     key_count: int
     id_bits: int
     status: str
+    replica_count: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class ListKeys:
-    """Ask a node for the live entries it stores."""
+    """Ask a node for the live entries it owns (and with ``include_replicas`` the copies it
+    holds for others)."""
 
     include_deleted: bool = False
+    include_replicas: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +291,8 @@ Request = (
     | LeaveNotice
     | Store
     | Fetch
+    | Replicate
+    | SyncRange
     | ClientPut
     | ClientGet
     | ClientDelete
@@ -253,7 +301,19 @@ Request = (
     | ListKeys
     | Leave
 )
-Response = Pong | Neighbours | Ack | StepReply | StoreReply | FetchReply | DataReply | NodeState | KeyList | ErrorReply
+Response = (
+    Pong
+    | Neighbours
+    | Ack
+    | StepReply
+    | StoreReply
+    | FetchReply
+    | SyncReply
+    | DataReply
+    | NodeState
+    | KeyList
+    | ErrorReply
+)
 
 __all__ = [
     "Ack",
@@ -280,10 +340,13 @@ __all__ = [
     "Notify",
     "Ping",
     "Pong",
+    "Replicate",
     "Request",
     "Response",
     "StepReply",
     "Store",
     "StoreReply",
+    "SyncRange",
+    "SyncReply",
     "TransferKeys",
 ]

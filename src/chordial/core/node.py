@@ -55,6 +55,7 @@ from chordial.core.messages import (
     ClientLookup,
     ClientPut,
     DataReply,
+    Entry,
     ErrorReply,
     Fetch,
     FetchReply,
@@ -71,13 +72,16 @@ from chordial.core.messages import (
     Notify,
     Ping,
     Pong,
+    Replicate,
     Request,
     Response,
     StepReply,
     Store,
     StoreReply,
+    SyncRange,
     TransferKeys,
 )
+from chordial.core.replication import Replication
 from chordial.core.store import KeyStore
 
 Status = Literal["new", "joining", "active", "leaving", "stopped"]
@@ -87,6 +91,7 @@ Handled = Response | Procedure[Response]
 STABILIZE = "stabilize"
 FIX_FINGERS = "fix_fingers"
 CHECK_PREDECESSOR = "check_predecessor"
+REPAIR = "repair"
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +165,9 @@ class ChordNode:
             FIX_FINGERS: (cfg.fix_fingers_period, self.fix_fingers),
             CHECK_PREDECESSOR: (cfg.check_predecessor_period, self.check_predecessor),
         }
+        self.replication = Replication(self)
+        if self.replication.enabled:
+            self._periodic[REPAIR] = (cfg.repair_period, self.replication.repair)
 
     # ------------------------------------------------------------------------------------ views
 
@@ -181,14 +189,22 @@ class ChordNode:
         return between_right_incl(self.predecessor.id, kid, self.id)
 
     def state(self) -> NodeState:
+        """Routing state and key counts: keys this node owns, and copies it holds for others."""
+        pred = self.predecessor
+        owned = (
+            len(self.store)
+            if pred is None
+            else sum(1 for e in self.store.entries_in(pred.id, self.id) if not e.deleted)
+        )
         return NodeState(
             node=self.ref,
-            predecessor=self.predecessor,
+            predecessor=pred,
             successors=tuple(self.successors),
             fingers=tuple(self.fingers),
-            key_count=len(self.store),
+            key_count=owned,
             id_bits=self.config.id_bits,
             status=self.status,
+            replica_count=len(self.store) - owned,
         )
 
     # ------------------------------------------------------------------------------------ life cycle
@@ -198,7 +214,7 @@ class ChordNode:
         self._require_status("new")
         self.status = "active"
         self._arm_timers()
-        self._emit(NodeJoined(self.now, self.ref, None))
+        self.emit(NodeJoined(self.now, self.ref, None))
 
     def bootstrap(
         self, predecessor: NodeRef | None, successors: Iterable[NodeRef], fingers: Iterable[NodeRef | None]
@@ -274,8 +290,8 @@ class ChordNode:
             self.status = "active"
             self.awaiting_handoff = True
             self._arm_timers()
-            self._emit(NodeJoined(self.now, self.ref, self.successor))
-            self._emit(PredecessorChanged(self.now, self.ref, None, m))
+            self.emit(NodeJoined(self.now, self.ref, self.successor))
+            self.emit(PredecessorChanged(self.now, self.ref, None, m))
             return
         raise ChordError(f"could not find a stable place to join through {bootstrap}", "unavailable")
 
@@ -303,6 +319,10 @@ class ChordNode:
 
     def _leave(self) -> Procedure[None]:
         timeout = self.config.rpc_timeout
+        for _ in range(400):  # writes in flight here finish before the store is handed on
+            if not self.replication.writing:
+                break
+            yield Sleep(self.config.retry_backoff / 4)
         entries = self.store.pop_all()
         handed_to: NodeRef | None = None
         for succ in list(self.successors):
@@ -318,13 +338,13 @@ class ChordNode:
             self.status = "active"
             raise ChordError("no live successor took the keys; still in the ring", "unavailable")
         if handed_to is not None:
-            self._emit(KeysTransferred(self.now, self.ref, handed_to, len(entries), True, "leave"))
+            self.emit(KeysTransferred(self.now, self.ref, handed_to, len(entries), True, "leave"))
         pred = self.predecessor
         if pred is not None and pred.id != self.id:
             with contextlib.suppress(PeerFailed):  # if it is gone too, its successor's stabilize copes
                 yield Call(pred, LeaveNotice(self.ref, tuple(self.successors)), timeout)
         self.stop()
-        self._emit(NodeLeft(self.now, self.ref))
+        self.emit(NodeLeft(self.now, self.ref))
 
     def stop(self) -> None:
         """Stop taking part (after a leave, or to model a crash: state is simply abandoned)."""
@@ -385,7 +405,7 @@ class ChordNode:
             try:
                 reply = expect((yield Call(head, GetNeighbours(), timeout)), Neighbours)
             except PeerFailed:
-                self._peer_failed(head, STABILIZE)
+                self.peer_failed(head, STABILIZE)
                 # By id, not position: a leave notice may have spliced the list meanwhile.
                 self._set_successors(s for s in self.successors if s.id != head.id)
                 continue
@@ -405,7 +425,7 @@ class ChordNode:
             try:
                 reply = expect((yield Call(head, Notify(self.ref), timeout)), Neighbours)
             except PeerFailed:
-                self._peer_failed(head, STABILIZE)
+                self.peer_failed(head, STABILIZE)
                 return
             if reply.predecessor is not None and reply.predecessor.id == self.id:
                 self.awaiting_handoff = False  # the successor handed our keys over before replying
@@ -414,7 +434,7 @@ class ChordNode:
         try:
             reply = expect((yield Call(candidate, GetNeighbours(), self.config.rpc_timeout)), Neighbours)
         except PeerFailed:
-            self._peer_failed(candidate, STABILIZE)
+            self.peer_failed(candidate, STABILIZE)
             return
         self._set_successors([candidate, *reply.successors])
 
@@ -437,7 +457,7 @@ class ChordNode:
         self.successors = fresh
         if changed:
             self._rebuild_routes()
-            self._emit(SuccessorChanged(self.now, self.ref, old, self.successor, tuple(fresh)))
+            self.emit(SuccessorChanged(self.now, self.ref, old, self.successor, tuple(fresh)))
 
     # ------------------------------------------------------------------------------------ rectify
 
@@ -470,8 +490,10 @@ class ChordNode:
         try:
             yield Call(pred, Ping(), self.config.rpc_timeout)
         except PeerFailed:
-            self._peer_failed(pred, "rectify")
+            self.peer_failed(pred, "rectify")
             if self.predecessor == pred:
+                # The range grows to (notifier, self]: what was the dead node's is ours now.
+                yield from self.replication.take_over(self.store.entries_in(notifier.id, pred.id))
                 return (yield from self._adopt_predecessor(notifier))
         return self._neighbours()
 
@@ -479,44 +501,62 @@ class ChordNode:
         """Take ``new`` as predecessor and hand it the keys that are now its (Chord §4.4)."""
         old = self.predecessor
         self.predecessor = new
-        self._emit(PredecessorChanged(self.now, self.ref, old, new))
+        self.emit(PredecessorChanged(self.now, self.ref, old, new))
         return (yield from self._hand_over(new, old))
 
     def _hand_over(self, new: NodeRef, old: NodeRef | None) -> Procedure[Response]:
         """Send the predecessor ``new`` every key outside (new, self]; if it dies before taking
-        them they stay here and ``old`` is predecessor again."""
-        moving = self.store.pop_outside(new.id, self.id)
+        them they stay here and ``old`` is predecessor again.
+
+        With replication the keys are copied, not moved: this node stays in the new owner's
+        chain, and the copies cover the ranges the newcomer replicates too. Writes still in
+        flight here finish first, so the newcomer gets their final versions.
+        """
+        replicated = self.replication.enabled
+        if replicated:
+            for _ in range(400):
+                if not self.replication.writing:
+                    break
+                yield Sleep(self.config.retry_backoff / 4)
+        moving = self.store.copy_outside(new.id, self.id) if replicated else self.store.pop_outside(new.id, self.id)
         try:
             yield Call(new, TransferKeys(self.ref, tuple(moving)), self.config.rpc_timeout)
         except PeerFailed:
-            self._peer_failed(new, "transfer")
-            self.store.merge(moving)
+            self.peer_failed(new, "transfer")
+            if not replicated:
+                self.store.merge(moving)
             if self.predecessor == new:
                 self.predecessor = old
-                self._emit(PredecessorChanged(self.now, self.ref, new, old))
+                self.emit(PredecessorChanged(self.now, self.ref, new, old))
             return self._neighbours()
         if moving:
-            self._emit(KeysTransferred(self.now, self.ref, new, len(moving), True, "join"))
+            self.emit(KeysTransferred(self.now, self.ref, new, len(moving), True, "join"))
         return self._neighbours()
 
-    def _on_transfer(self, request: TransferKeys) -> Response:
+    def _on_transfer(self, request: TransferKeys) -> Handled:
         if self.status != "active":
             # A leaving node already handed its store on: taking keys now would lose them. The
             # sender sees this like a dead peer and tries its next successor.
             return ErrorReply("unavailable", f"node {self.ref.address} is {self.status}")
         adopted = self.store.merge(request.entries)
-        if request.leaving:
-            pred = self.predecessor
-            if pred is None or pred.id == request.sender.id:
-                new = request.predecessor if request.predecessor and request.predecessor.id != self.id else None
-                self.predecessor = new
-                self._emit(PredecessorChanged(self.now, self.ref, pred, new))
-            self._set_successors(s for s in self.successors if s.id != request.sender.id)
-        else:
-            self.awaiting_handoff = False
         if request.entries:
             reason = "leave" if request.leaving else "join"
-            self._emit(KeysTransferred(self.now, self.ref, request.sender, adopted, False, reason))
+            self.emit(KeysTransferred(self.now, self.ref, request.sender, adopted, False, reason))
+        if not request.leaving:
+            self.awaiting_handoff = False
+            return Ack()
+        pred = self.predecessor
+        if pred is None or pred.id == request.sender.id:
+            new = request.predecessor if request.predecessor and request.predecessor.id != self.id else None
+            self.predecessor = new
+            self.emit(PredecessorChanged(self.now, self.ref, pred, new))
+        self._set_successors(s for s in self.successors if s.id != request.sender.id)
+        if self.replication.enabled and request.entries:
+            return self._take_over_then_ack(list(request.entries))
+        return Ack()
+
+    def _take_over_then_ack(self, entries: list[Entry]) -> Procedure[Response]:
+        yield from self.replication.take_over(entries)
         return Ack()
 
     def _on_leave_notice(self, request: LeaveNotice) -> Response:
@@ -538,10 +578,12 @@ class ChordNode:
         try:
             yield Call(pred, Ping(), self.config.rpc_timeout)
         except PeerFailed:
-            self._peer_failed(pred, CHECK_PREDECESSOR)
+            self.peer_failed(pred, CHECK_PREDECESSOR)
             if self.predecessor == pred:
                 self.predecessor = None
-                self._emit(PredecessorChanged(self.now, self.ref, pred, None))
+                self.emit(PredecessorChanged(self.now, self.ref, pred, None))
+                # Everything held beyond the old range may now be served here.
+                yield from self.replication.take_over(self.store.copy_outside(pred.id, self.id))
 
     # ------------------------------------------------------------------------------------ fingers
 
@@ -582,7 +624,7 @@ class ChordNode:
         if changed_from >= 0:
             self._finger_nodes = tuple(dict.fromkeys(f for f in fingers if f is not None))
             self._rebuild_routes()
-            self._emit(FingerUpdated(self.now, self.ref, changed_from, node))
+            self.emit(FingerUpdated(self.now, self.ref, changed_from, node))
 
     def _set_finger(self, index: int, node: NodeRef | None) -> None:
         self._set_fingers(index, index, node)
@@ -647,7 +689,7 @@ class ChordNode:
             # Answer locally only when the range is known: a node whose predecessor was just
             # cleared serves what reaches it, but must not claim every key it is asked about.
             if self.owns(kid) and (self.predecessor is not None or not self.successors):
-                self._emit(LookupCompleted(self.now, self.ref, kid, (self.ref,), 0, purpose))
+                self.emit(LookupCompleted(self.now, self.ref, kid, (self.ref,), 0, purpose))
                 return LookupResult(kid, self.ref, self.predecessor or self.ref, tuple(self.successors), (self.ref,), 0)
             asker, step = self.ref, self.find_step(kid)
         else:
@@ -661,7 +703,7 @@ class ChordNode:
                 if owner.id != path[-1].id:
                     path.append(owner)
                 result = LookupResult(kid, owner, asker, tuple(candidates), tuple(path), timeouts)
-                self._emit(LookupCompleted(self.now, self.ref, kid, result.path, timeouts, purpose))
+                self.emit(LookupCompleted(self.now, self.ref, kid, result.path, timeouts, purpose))
                 return result
             nxt = step.nodes[0]
             if nxt.id == self.id and asker.id != self.id:
@@ -673,7 +715,7 @@ class ChordNode:
             except PeerFailed:
                 timeouts += 1
                 avoid.add(nxt.id)
-                self._peer_failed(nxt, purpose)
+                self.peer_failed(nxt, purpose)
                 if asker.id == self.id:
                     step = self.find_step(kid, avoid)
                     continue
@@ -688,7 +730,7 @@ class ChordNode:
             path.append(nxt)
             asker = nxt
         reason = f"no route to the owner of id {kid} after {len(path) - 1} hops and {timeouts} timeouts"
-        self._emit(LookupFailed(self.now, self.ref, kid, reason, purpose))
+        self.emit(LookupFailed(self.now, self.ref, kid, reason, purpose))
         raise LookupError_(reason)
 
     def _ask_step(self, node: NodeRef, kid: int, avoid: set[int]) -> Procedure[StepReply]:
@@ -733,6 +775,8 @@ class ChordNode:
         if error:
             return error
         kid = key_id(request.key, self.config.id_bits)
+        if isinstance(request, Fetch) and request.replica:
+            return FetchReply(self.store.get(kid, request.key))  # eventual: whatever this replica holds
         if self.owns(kid):
             return self._apply_owner_op(request, kid)
         if (
@@ -743,33 +787,55 @@ class ChordNode:
             and not (self.successors and between_right_incl(self.id, kid, self.successors[0].id))
         ):
             return self._check_predecessor_then_serve(request, kid)
-        return self._not_mine(request, kid)
+        return self.not_mine(request, kid)
 
     def _check_predecessor_then_serve(self, request: Store | Fetch, kid: int) -> Procedure[Response]:
         yield from self._exclusive(CHECK_PREDECESSOR, self.check_predecessor())
-        if self.owns(kid):
-            return self._apply_owner_op(request, kid)
-        return self._not_mine(request, kid)
+        if not self.owns(kid):
+            return self.not_mine(request, kid)
+        served = self._apply_owner_op(request, kid)
+        return (yield from served) if isinstance(served, Generator) else served
 
-    def _not_mine(self, request: Store | Fetch, kid: int) -> Response:
+    def _fetch_after_sync(self, request: Fetch, kid: int) -> Procedure[Response]:
+        """A read at a head that is still pushing a taken-over range down its chain waits."""
+        for _ in range(400):
+            if not self.replication.syncing:
+                break
+            yield Sleep(self.config.retry_backoff / 4)
+        else:
+            return ErrorReply("unavailable", f"{self.ref.address} is still repairing its replicas")
+        if not self.owns(kid):
+            return self.not_mine(request, kid)
+        return FetchReply(self.store.get(kid, request.key))
+
+    def not_mine(self, request: Store | Fetch, kid: int) -> Response:
         if isinstance(request, Store):
             return StoreReply(False, redirect=self._redirect(kid))
         return FetchReply(redirect=self._redirect(kid))
 
-    def _apply_owner_op(self, request: Store | Fetch, kid: int) -> Response:
+    def _apply_owner_op(self, request: Store | Fetch, kid: int) -> Handled:
+        replication = self.replication
         if isinstance(request, Fetch):
+            if replication.syncing:
+                return self._fetch_after_sync(request, kid)
             return FetchReply(self.store.get(kid, request.key))
+        if replication.enabled:
+            if len(request.value) > self.config.max_value_bytes:
+                return ErrorReply(
+                    "invalid", f"value is {len(request.value)} bytes, the limit is {self.config.max_value_bytes}"
+                )
+            return replication.write(request, kid)
         if request.delete:
             entry, existed = self.store.delete(kid, request.key)
             if entry is not None and existed:
-                self._emit(KeyWritten(self.now, self.ref, request.key, entry.version, True))
+                self.emit(KeyWritten(self.now, self.ref, request.key, entry.version, True))
             return StoreReply(existed, entry)
         if len(request.value) > self.config.max_value_bytes:
             return ErrorReply(
                 "invalid", f"value is {len(request.value)} bytes, the limit is {self.config.max_value_bytes}"
             )
         entry = self.store.put(kid, request.key, request.value)
-        self._emit(KeyWritten(self.now, self.ref, request.key, entry.version, False))
+        self.emit(KeyWritten(self.now, self.ref, request.key, entry.version, False))
         return StoreReply(True, entry)
 
     def _data_op(self, key: str, owner_request: Store | Fetch, purpose: str) -> Procedure[Response]:
@@ -778,6 +844,8 @@ class ChordNode:
         lookups are exact only in the ideal state)."""
         kid = key_id(key, self.config.id_bits)
         cfg = self.config
+        # A write waits for its chain at the owner, which may time out on each replica in turn.
+        op_timeout = cfg.rpc_timeout * (cfg.replicas + 1 if isinstance(owner_request, Store) else 1)
         last_error = "no attempt"
         for attempt in range(cfg.data_op_attempts):
             if attempt:
@@ -793,6 +861,11 @@ class ChordNode:
             # If the named owner is dead (its predecessor has not stabilized yet), the next live
             # node of the returned successor list has taken over its range (Chord §5.3).
             fallbacks = list(found.successors[1:])
+            if isinstance(owner_request, Fetch) and owner_request.replica:
+                # Eventual read: any node of the replica group may answer; spread the load.
+                group = list(found.successors[: cfg.replicas])
+                target = group.pop(self.rng.randrange(len(group)))
+                fallbacks = group + fallbacks[cfg.replicas - 1 :]
             for _ in range(len(fallbacks) + 4):
                 reply: Response
                 if target.id == self.id:
@@ -800,10 +873,10 @@ class ChordNode:
                     reply = (yield from local) if isinstance(local, Generator) else local
                 else:
                     try:
-                        reply = yield Call(target, owner_request, cfg.rpc_timeout)
+                        reply = yield Call(target, owner_request, op_timeout)
                     except PeerFailed:
                         timeouts += 1
-                        self._peer_failed(target, purpose)
+                        self.peer_failed(target, purpose)
                         last_error = f"owner {target.address} did not answer"
                         if path[-1].id == target.id and len(path) > 1:
                             path.pop()  # the path lists the nodes that answered
@@ -851,7 +924,16 @@ class ChordNode:
         return self._data_op(request.key, Store(request.key, request.value), "put")
 
     def _on_client_get(self, request: ClientGet) -> Handled:
-        return self._check_key(request.key) or self._data_op(request.key, Fetch(request.key), "get")
+        error = self._check_key(request.key)
+        if error:
+            return error
+        mode = request.consistency or self.config.consistency
+        if mode not in ("linearizable", "eventual"):
+            return ErrorReply("invalid", f"consistency must be linearizable or eventual, got {mode!r}")
+        if mode == "linearizable" and self.config.consistency == "eventual":
+            return ErrorReply("invalid", "this ring replicates eventually: linearizable reads are not available")
+        replica_read = mode == "eventual" and self.replication.enabled
+        return self._data_op(request.key, Fetch(request.key, replica=replica_read), "get")
 
     def _on_client_delete(self, request: ClientDelete) -> Handled:
         return self._check_key(request.key) or self._data_op(request.key, Store(request.key, delete=True), "delete")
@@ -892,6 +974,10 @@ class ChordNode:
                 return self._on_leave_notice(request)
             case Store() | Fetch():
                 return self._serve_owner_op(request)
+            case Replicate():
+                return self.replication.on_replicate(request)
+            case SyncRange():
+                return self.replication.on_sync(request)
             case ClientPut():
                 return self._on_client_put(request)
             case ClientGet():
@@ -903,8 +989,11 @@ class ChordNode:
             case GetState():
                 return self.state()
             case ListKeys():
-                entries = tuple(self.store) if request.include_deleted else tuple(self.store.live())
-                return KeyList(self.ref, entries)
+                pred = self.predecessor
+                held = (
+                    self.store if request.include_replicas or pred is None else self.store.entries_in(pred.id, self.id)
+                )
+                return KeyList(self.ref, tuple(e for e in held if request.include_deleted or not e.deleted))
             case Leave():
                 return self._on_leave(request)
         return ErrorReply("invalid", f"unknown request {type(request).__name__}")
@@ -918,11 +1007,14 @@ class ChordNode:
         if self.status != status:
             raise ChordError(f"node is {self.status}, expected {status}", "failed_precondition")
 
-    def _peer_failed(self, peer: NodeRef, during: str) -> None:
+    def peer_failed(self, peer: NodeRef, during: str) -> None:
+        """A call to ``peer`` timed out: stop routing through it (fingers are hints; the
+        successor list changes only in stabilize, from replies — Zave)."""
         self._forget_finger(peer.id)
-        self._emit(PeerFailedEvent(self.now, self.ref, peer, during))
+        self.replication.suspect(peer.id)
+        self.emit(PeerFailedEvent(self.now, self.ref, peer, during))
 
-    def _emit(self, event: Event) -> None:
+    def emit(self, event: Event) -> None:
         self.sink(event)
 
 

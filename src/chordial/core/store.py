@@ -57,6 +57,22 @@ class KeyStore:
         self._set(tombstone, old)
         return tombstone, True
 
+    def apply(self, entry: Entry) -> None:
+        """Set ``entry`` whatever is held (chain writes arrive in the head's order)."""
+        self._set(entry, self.get(entry.key_id, entry.key))
+
+    def entries_in(self, lo: int, hi: int) -> list[Entry]:
+        """The entries (tombstones included) whose id lies in (lo, hi]; lo == hi means all."""
+        if lo == hi:
+            return list(self._entries.values())
+        return [self._entries[k] for k in self._keys_in(lo, hi)]
+
+    def copy_outside(self, lo: int, hi: int) -> list[Entry]:
+        """The entries whose id lies outside (lo, hi], left in place (none when lo == hi)."""
+        if lo == hi:
+            return []
+        return [self._entries[k] for k in self._keys_in(hi, lo)]
+
     def merge(self, entries: Iterable[Entry]) -> int:
         """Adopt entries handed over by another node, keeping the higher version of each key."""
         adopted = 0

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x63hordial/proto/chordial.proto\x12\x0b\x63hordial.v1\"&\n\x07NodeRef\x12\n\n\x02id\x18\x01 \x01(\x0c\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\"U\n\x05\x45ntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\x0c\x12\r\n\x05value\x18\x03 \x01(\x0c\x12\x0f\n\x07version\x18\x04 \x01(\x04\x12\x0f\n\x07\x64\x65leted\x18\x05 \x01(\x08\"0\n\nFingerSlot\x12\"\n\x04node\x18\x01 \x01(\x0b\x32\x14.chordial.v1.NodeRef\"\r\n\x0bPingRequest\";\n\x04Pong\x12\"\n\x04node\x18\x01 \x01(\x0b\x32\x14.chordial.v1.NodeRef\x12\x0f\n\x07id_bits\x18\x02 \x01(\r\"\x16\n\x14GetNeighboursRequest\"\x85\x01\n\nNeighbours\x12\"\n\x04node\x18\x01 \x01(\x0b\x32\x14.chordial.v1.NodeRef\x12)\n\x0bpredecessor\x18\x02 \x01(\x0b\x32\x14.chordial.v1.NodeRef\x12(\n\nsuccessors\x18\x03 \x03(\x0b\x32\x14.chordial.v1.NodeRef\"3\n\rNotifyRequest\x12\"\n\x04node\x18\x01 \x01(\x0b\x32\x14.chordial.v1.NodeRef\"\x05\n\x03\x41\x63k\"0\n\x0f\x46indStepRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\x0c\x12\r\n\x05\x61void\x18\x02 \x03(\x0c\">\n\tStepReply\x12\x0c\n\x04\x64one\x18\x01 \x01(\x08\x12#\n\x05nodes\x18\x02 \x03(\x0b\x32\x14.chordial.v1.NodeRef\"\x9c\x01\n\x13TransferKeysRequest\x12$\n\x06sender\x18\x01 \x01(\x0b\x32\x14.chordial.v1.NodeRef\x12#\n\x07\x65ntries\x18\x02 \x03(\x0b\x32\x12.chordial.v1.Entry\x12\x0f\n\x07leaving\x18\x03 \x01(\x08\x12)\n\x0bpredecessor\x18\x04 \x01(\x0b\x32\x14.chordial.v1.NodeRef\"e\n\x12LeaveNoticeRequest\x12%\n\x07leaving\x18\x01 \x01(\x0b\x32\x14.chordial.v1.NodeRef\x12(\n\nsuccessors\x18\x02 \x03(\x0b\x32\x14.chordial.v1.NodeRef\":\n\x0cStoreRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c\x12\x0e\n\x06\x64\x65lete\x18\x03 \x01(\x08\"c\n\nStoreReply\x12\n\n\x02ok\x18\x01 \x01(\x08\x12!\n\x05\x65ntry\x18\x02 \x01(\x0b\x32\x12.chordial.v1.Entry\x12&\n\x08redirect\x18\x03 \x01(\x0b\x32\x14.chordial.v1.NodeRef\"\x1b\n\x0c\x46\x65tchRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\"W\n\nFetchReply\x12!\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x12.chordial.v1.Entry\x12&\n\x08redirect\x18\x02 \x01(\x0b\x32\x14.chordial.v1.NodeRef\"(\n\nPutRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c\"\x19\n\nGetRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\"\x1c\n\rDeleteRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\"\x1c\n\rLookupRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\"\xa8\x01\n\tDataReply\x12\x0e\n\x06key_id\x18\x01 \x01(\x0c\x12#\n\x05owner\x18\x02 \x01(\x0b\x32\x14.chordial.v1.NodeRef\x12\"\n\x04path\x18\x03 \x03(\x0b\x32\x14.chordial.v1.NodeRef\x12\r\n\x05\x66ound\x18\x04 \x01(\x08\x12!\n\x05\x65ntry\x18\x05 \x01(\x0b\x32\x12.chordial.v1.Entry\x12\x10\n\x08timeouts\x18\x06 \x01(\r\"\x11\n\x0fGetStateRequest\"\xe2\x01\n\tNodeState\x12\"\n\x04node\x18\x01 \x01(\x0b\x32\x14.chordial.v1.NodeRef\x12)\n\x0bpredecessor\x18\x02 \x01(\x0b\x32\x14.chordial.v1.NodeRef\x12(\n\nsuccessors\x18\x03 \x03(\x0b\x32\x14.chordial.v1.NodeRef\x12(\n\x07\x66ingers\x18\x04 \x03(\x0b\x32\x17.chordial.v1.FingerSlot\x12\x11\n\tkey_count\x18\x05 \x01(\x04\x12\x0f\n\x07id_bits\x18\x06 \x01(\r\x12\x0e\n\x06status\x18\x07 \x01(\t\"*\n\x0fListKeysRequest\x12\x17\n\x0finclude_deleted\x18\x01 \x01(\x08\"R\n\x07KeyList\x12\"\n\x04node\x18\x01 \x01(\x0b\x32\x14.chordial.v1.NodeRef\x12#\n\x07\x65ntries\x18\x02 \x03(\x0b\x32\x12.chordial.v1.Entry\"\x0e\n\x0cLeaveRequest\"\x0e\n\x0cWatchRequest\"a\n\nWatchEvent\x12\x0c\n\x04time\x18\x01 \x01(\x01\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\"\n\x04node\x18\x03 \x01(\x0b\x32\x14.chordial.v1.NodeRef\x12\x13\n\x0b\x66ields_json\x18\x04 \x01(\t2\xed\x07\n\x05\x43hord\x12\x33\n\x04Ping\x12\x18.chordial.v1.PingRequest\x1a\x11.chordial.v1.Pong\x12K\n\rGetNeighbours\x12!.chordial.v1.GetNeighboursRequest\x1a\x17.chordial.v1.Neighbours\x12=\n\x06Notify\x12\x1a.chordial.v1.NotifyRequest\x1a\x17.chordial.v1.Neighbours\x12@\n\x08\x46indStep\x12\x1c.chordial.v1.FindStepRequest\x1a\x16.chordial.v1.StepReply\x12\x42\n\x0cTransferKeys\x12 .chordial.v1.TransferKeysRequest\x1a\x10.chordial.v1.Ack\x12@\n\x0bLeaveNotice\x12\x1f.chordial.v1.LeaveNoticeRequest\x1a\x10.chordial.v1.Ack\x12;\n\x05Store\x12\x19.chordial.v1.StoreRequest\x1a\x17.chordial.v1.StoreReply\x12;\n\x05\x46\x65tch\x12\x19.chordial.v1.FetchRequest\x1a\x17.chordial.v1.FetchReply\x12\x36\n\x03Put\x12\x17.chordial.v1.PutRequest\x1a\x16.chordial.v1.DataReply\x12\x36\n\x03Get\x12\x17.chordial.v1.GetRequest\x1a\x16.chordial.v1.DataReply\x12<\n\x06\x44\x65lete\x12\x1a.chordial.v1.DeleteRequest\x1a\x16.chordial.v1.DataReply\x12<\n\x06Lookup\x12\x1a.chordial.v1.LookupRequest\x1a\x16.chordial.v1.DataReply\x12@\n\x08GetState\x12\x1c.chordial.v1.GetStateRequest\x1a\x16.chordial.v1.NodeState\x12>\n\x08ListKeys\x12\x1c.chordial.v1.ListKeysRequest\x1a\x14.chordial.v1.KeyList\x12\x34\n\x05Leave\x12\x19.chordial.v1.LeaveRequest\x1a\x10.chordial.v1.Ack\x12=\n\x05Watch\x12\x19.chordial.v1.WatchRequest\x1a\x17.chordial.v1.WatchEvent0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x63hordial/proto/chordial.proto\x12\x0b\x63hordial.v1\"&\n\x07NodeRef\x12\n\n\x02id\x18\x01 \x01(\x0c\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\"U\n\x05\x45ntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\x0c\x12\r\n\x05value\x18\x03 \x01(\x0c\x12\x0f\n\x07version\x18\x04 \x01(\x04\x12\x0f\n\x07\x64\x65leted\x18\x05 \x01(\x08\"0\n\nFingerSlot\x12\"\n\x04node\x18\x01 \x01(\x0b\x32\x14.chordial.v1.NodeRef\"\r\n\x0bPingRequest\";\n\x04Pong\x12\"\n\x04node\x18\x01 \x01(\x0b\x32\x14.chordial.v1.NodeRef\x12\x0f\n\x07id_bits\x18\x02 \x01(\r\"\x16\n\x14GetNeighboursRequest\"\x85\x01\n\nNeighbours\x12\"\n\x04node\x18\x01 \x01(\x0b\x32\x14.chordial.v1.NodeRef\x12)\n\x0bpredecessor\x18\x02 \x01(\x0b\x32\x14.chordial.v1.NodeRef\x12(\n\nsuccessors\x18\x03 \x03(\x0b\x32\x14.chordial.v1.NodeRef\"3\n\rNotifyRequest\x12\"\n\x04node\x18\x01 \x01(\x0b\x32\x14.chordial.v1.NodeRef\"\x05\n\x03\x41\x63k\"0\n\x0f\x46indStepRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\x0c\x12\r\n\x05\x61void\x18\x02 \x03(\x0c\">\n\tStepReply\x12\x0c\n\x04\x64one\x18\x01 \x01(\x08\x12#\n\x05nodes\x18\x02 \x03(\x0b\x32\x14.chordial.v1.NodeRef\"\x9c\x01\n\x13TransferKeysRequest\x12$\n\x06sender\x18\x01 \x01(\x0b\x32\x14.chordial.v1.NodeRef\x12#\n\x07\x65ntries\x18\x02 \x03(\x0b\x32\x12.chordial.v1.Entry\x12\x0f\n\x07leaving\x18\x03 \x01(\x08\x12)\n\x0bpredecessor\x18\x04 \x01(\x0b\x32\x14.chordial.v1.NodeRef\"e\n\x12LeaveNoticeRequest\x12%\n\x07leaving\x18\x01 \x01(\x0b\x32\x14.chordial.v1.NodeRef\x12(\n\nsuccessors\x18\x02 \x03(\x0b\x32\x14.chordial.v1.NodeRef\":\n\x0cStoreRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c\x12\x0e\n\x06\x64\x65lete\x18\x03 \x01(\x08\"c\n\nStoreReply\x12\n\n\x02ok\x18\x01 \x01(\x08\x12!\n\x05\x65ntry\x18\x02 \x01(\x0b\x32\x12.chordial.v1.Entry\x12&\n\x08redirect\x18\x03 \x01(\x0b\x32\x14.chordial.v1.NodeRef\",\n\x0c\x46\x65tchRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0f\n\x07replica\x18\x02 \x01(\x08\"\x95\x01\n\x10ReplicateRequest\x12$\n\x06sender\x18\x01 \x01(\x0b\x32\x14.chordial.v1.NodeRef\x12#\n\x07\x65ntries\x18\x02 \x03(\x0b\x32\x12.chordial.v1.Entry\x12#\n\x05\x63hain\x18\x03 \x03(\x0b\x32\x14.chordial.v1.NodeRef\x12\x11\n\toverwrite\x18\x04 \x01(\x08\"*\n\nKeyVersion\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x04\"\xa1\x01\n\x10SyncRangeRequest\x12$\n\x06sender\x18\x01 \x01(\x0b\x32\x14.chordial.v1.NodeRef\x12\n\n\x02lo\x18\x02 \x01(\x0c\x12\n\n\x02hi\x18\x03 \x01(\x0c\x12\x0e\n\x06\x64igest\x18\x04 \x01(\x0c\x12\x14\n\x0chas_versions\x18\x05 \x01(\x08\x12)\n\x08versions\x18\x06 \x03(\x0b\x32\x17.chordial.v1.KeyVersion\"M\n\tSyncReply\x12\r\n\x05match\x18\x01 \x01(\x08\x12\x0e\n\x06wanted\x18\x02 \x03(\t\x12!\n\x05newer\x18\x03 \x03(\x0b\x32\x12.chordial.v1.Entry\"W\n\nFetchReply\x12!\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x12.chordial.v1.Entry\x12&\n\x08redirect\x18\x02 \x01(\x0b\x32\x14.chordial.v1.NodeRef\"(\n\nPutRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c\".\n\nGetRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x13\n\x0b\x63onsistency\x18\x02 \x01(\t\"\x1c\n\rDeleteRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\"\x1c\n\rLookupRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\"\xa8\x01\n\tDataReply\x12\x0e\n\x06key_id\x18\x01 \x01(\x0c\x12#\n\x05owner\x18\x02 \x01(\x0b\x32\x14.chordial.v1.NodeRef\x12\"\n\x04path\x18\x03 \x03(\x0b\x32\x14.chordial.v1.NodeRef\x12\r\n\x05\x66ound\x18\x04 \x01(\x08\x12!\n\x05\x65ntry\x18\x05 \x01(\x0b\x32\x12.chordial.v1.Entry\x12\x10\n\x08timeouts\x18\x06 \x01(\r\"\x11\n\x0fGetStateRequest\"\xf9\x01\n\tNodeState\x12\"\n\x04node\x18\x01 \x01(\x0b\x32\x14.chordial.v1.NodeRef\x12)\n\x0bpredecessor\x18\x02 \x01(\x0b\x32\x14.chordial.v1.NodeRef\x12(\n\nsuccessors\x18\x03 \x03(\x0b\x32\x14.chordial.v1.NodeRef\x12(\n\x07\x66ingers\x18\x04 \x03(\x0b\x32\x17.chordial.v1.FingerSlot\x12\x11\n\tkey_count\x18\x05 \x01(\x04\x12\x0f\n\x07id_bits\x18\x06 \x01(\r\x12\x0e\n\x06status\x18\x07 \x01(\t\x12\x15\n\rreplica_count\x18\x08 \x01(\x04\"D\n\x0fListKeysRequest\x12\x17\n\x0finclude_deleted\x18\x01 \x01(\x08\x12\x18\n\x10include_replicas\x18\x02 \x01(\x08\"R\n\x07KeyList\x12\"\n\x04node\x18\x01 \x01(\x0b\x32\x14.chordial.v1.NodeRef\x12#\n\x07\x65ntries\x18\x02 \x03(\x0b\x32\x12.chordial.v1.Entry\"\x0e\n\x0cLeaveRequest\"\x0e\n\x0cWatchRequest\"a\n\nWatchEvent\x12\x0c\n\x04time\x18\x01 \x01(\x01\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\"\n\x04node\x18\x03 \x01(\x0b\x32\x14.chordial.v1.NodeRef\x12\x13\n\x0b\x66ields_json\x18\x04 \x01(\t2\xef\x08\n\x05\x43hord\x12\x33\n\x04Ping\x12\x18.chordial.v1.PingRequest\x1a\x11.chordial.v1.Pong\x12K\n\rGetNeighbours\x12!.chordial.v1.GetNeighboursRequest\x1a\x17.chordial.v1.Neighbours\x12=\n\x06Notify\x12\x1a.chordial.v1.NotifyRequest\x1a\x17.chordial.v1.Neighbours\x12@\n\x08\x46indStep\x12\x1c.chordial.v1.FindStepRequest\x1a\x16.chordial.v1.StepReply\x12\x42\n\x0cTransferKeys\x12 .chordial.v1.TransferKeysRequest\x1a\x10.chordial.v1.Ack\x12@\n\x0bLeaveNotice\x12\x1f.chordial.v1.LeaveNoticeRequest\x1a\x10.chordial.v1.Ack\x12;\n\x05Store\x12\x19.chordial.v1.StoreRequest\x1a\x17.chordial.v1.StoreReply\x12;\n\x05\x46\x65tch\x12\x19.chordial.v1.FetchRequest\x1a\x17.chordial.v1.FetchReply\x12<\n\tReplicate\x12\x1d.chordial.v1.ReplicateRequest\x1a\x10.chordial.v1.Ack\x12\x42\n\tSyncRange\x12\x1d.chordial.v1.SyncRangeRequest\x1a\x16.chordial.v1.SyncReply\x12\x36\n\x03Put\x12\x17.chordial.v1.PutRequest\x1a\x16.chordial.v1.DataReply\x12\x36\n\x03Get\x12\x17.chordial.v1.GetRequest\x1a\x16.chordial.v1.DataReply\x12<\n\x06\x44\x65lete\x12\x1a.chordial.v1.DeleteRequest\x1a\x16.chordial.v1.DataReply\x12<\n\x06Lookup\x12\x1a.chordial.v1.LookupRequest\x1a\x16.chordial.v1.DataReply\x12@\n\x08GetState\x12\x1c.chordial.v1.GetStateRequest\x1a\x16.chordial.v1.NodeState\x12>\n\x08ListKeys\x12\x1c.chordial.v1.ListKeysRequest\x1a\x14.chordial.v1.KeyList\x12\x34\n\x05Leave\x12\x19.chordial.v1.LeaveRequest\x1a\x10.chordial.v1.Ack\x12=\n\x05Watch\x12\x19.chordial.v1.WatchRequest\x1a\x17.chordial.v1.WatchEvent0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -62,33 +62,41 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_STOREREPLY']._serialized_start=955
   _globals['_STOREREPLY']._serialized_end=1054
   _globals['_FETCHREQUEST']._serialized_start=1056
-  _globals['_FETCHREQUEST']._serialized_end=1083
-  _globals['_FETCHREPLY']._serialized_start=1085
-  _globals['_FETCHREPLY']._serialized_end=1172
-  _globals['_PUTREQUEST']._serialized_start=1174
-  _globals['_PUTREQUEST']._serialized_end=1214
-  _globals['_GETREQUEST']._serialized_start=1216
-  _globals['_GETREQUEST']._serialized_end=1241
-  _globals['_DELETEREQUEST']._serialized_start=1243
-  _globals['_DELETEREQUEST']._serialized_end=1271
-  _globals['_LOOKUPREQUEST']._serialized_start=1273
-  _globals['_LOOKUPREQUEST']._serialized_end=1301
-  _globals['_DATAREPLY']._serialized_start=1304
-  _globals['_DATAREPLY']._serialized_end=1472
-  _globals['_GETSTATEREQUEST']._serialized_start=1474
-  _globals['_GETSTATEREQUEST']._serialized_end=1491
-  _globals['_NODESTATE']._serialized_start=1494
-  _globals['_NODESTATE']._serialized_end=1720
-  _globals['_LISTKEYSREQUEST']._serialized_start=1722
-  _globals['_LISTKEYSREQUEST']._serialized_end=1764
-  _globals['_KEYLIST']._serialized_start=1766
-  _globals['_KEYLIST']._serialized_end=1848
-  _globals['_LEAVEREQUEST']._serialized_start=1850
-  _globals['_LEAVEREQUEST']._serialized_end=1864
-  _globals['_WATCHREQUEST']._serialized_start=1866
-  _globals['_WATCHREQUEST']._serialized_end=1880
-  _globals['_WATCHEVENT']._serialized_start=1882
-  _globals['_WATCHEVENT']._serialized_end=1979
-  _globals['_CHORD']._serialized_start=1982
-  _globals['_CHORD']._serialized_end=2987
+  _globals['_FETCHREQUEST']._serialized_end=1100
+  _globals['_REPLICATEREQUEST']._serialized_start=1103
+  _globals['_REPLICATEREQUEST']._serialized_end=1252
+  _globals['_KEYVERSION']._serialized_start=1254
+  _globals['_KEYVERSION']._serialized_end=1296
+  _globals['_SYNCRANGEREQUEST']._serialized_start=1299
+  _globals['_SYNCRANGEREQUEST']._serialized_end=1460
+  _globals['_SYNCREPLY']._serialized_start=1462
+  _globals['_SYNCREPLY']._serialized_end=1539
+  _globals['_FETCHREPLY']._serialized_start=1541
+  _globals['_FETCHREPLY']._serialized_end=1628
+  _globals['_PUTREQUEST']._serialized_start=1630
+  _globals['_PUTREQUEST']._serialized_end=1670
+  _globals['_GETREQUEST']._serialized_start=1672
+  _globals['_GETREQUEST']._serialized_end=1718
+  _globals['_DELETEREQUEST']._serialized_start=1720
+  _globals['_DELETEREQUEST']._serialized_end=1748
+  _globals['_LOOKUPREQUEST']._serialized_start=1750
+  _globals['_LOOKUPREQUEST']._serialized_end=1778
+  _globals['_DATAREPLY']._serialized_start=1781
+  _globals['_DATAREPLY']._serialized_end=1949
+  _globals['_GETSTATEREQUEST']._serialized_start=1951
+  _globals['_GETSTATEREQUEST']._serialized_end=1968
+  _globals['_NODESTATE']._serialized_start=1971
+  _globals['_NODESTATE']._serialized_end=2220
+  _globals['_LISTKEYSREQUEST']._serialized_start=2222
+  _globals['_LISTKEYSREQUEST']._serialized_end=2290
+  _globals['_KEYLIST']._serialized_start=2292
+  _globals['_KEYLIST']._serialized_end=2374
+  _globals['_LEAVEREQUEST']._serialized_start=2376
+  _globals['_LEAVEREQUEST']._serialized_end=2390
+  _globals['_WATCHREQUEST']._serialized_start=2392
+  _globals['_WATCHREQUEST']._serialized_end=2406
+  _globals['_WATCHEVENT']._serialized_start=2408
+  _globals['_WATCHEVENT']._serialized_end=2505
+  _globals['_CHORD']._serialized_start=2508
+  _globals['_CHORD']._serialized_end=3643
 # @@protoc_insertion_point(module_scope)

@@ -467,24 +467,162 @@ Global___StoreReply: _TypeAlias = StoreReply  # noqa: Y015
 
 @_typing.final
 class FetchRequest(_message.Message):
-    """Read one key at the node that owns it."""
+    """Read one key at the node that owns it; with `replica` at a replica, which answers from what
+    it holds without checking ownership (eventual-mode reads).
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     KEY_FIELD_NUMBER: _builtins.int
+    REPLICA_FIELD_NUMBER: _builtins.int
     key: _builtins.str
+    replica: _builtins.bool
     def __init__(
         self,
         *,
         key: _builtins.str = ...,
+        replica: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "replica", b"replica"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___FetchRequest: _TypeAlias = FetchRequest  # noqa: Y015
+
+@_typing.final
+class ReplicateRequest(_message.Message):
+    """Chain replication: apply `entries` as a replica, then pass them on along `chain`; the reply
+    comes once every live node of the chain applied them. `overwrite` (a chain write from the
+    head) replaces what the replica holds; otherwise (repair) the higher version of each key wins.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SENDER_FIELD_NUMBER: _builtins.int
+    ENTRIES_FIELD_NUMBER: _builtins.int
+    CHAIN_FIELD_NUMBER: _builtins.int
+    OVERWRITE_FIELD_NUMBER: _builtins.int
+    overwrite: _builtins.bool
+    @_builtins.property
+    def sender(self) -> Global___NodeRef:
+        """Required: the node that sent this message."""
+
+    @_builtins.property
+    def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___Entry]: ...
+    @_builtins.property
+    def chain(self) -> _containers.RepeatedCompositeFieldContainer[Global___NodeRef]: ...
+    def __init__(
+        self,
+        *,
+        sender: Global___NodeRef | None = ...,
+        entries: _abc.Iterable[Global___Entry] | None = ...,
+        chain: _abc.Iterable[Global___NodeRef] | None = ...,
+        overwrite: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["sender", b"sender"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chain", b"chain", "entries", b"entries", "overwrite", b"overwrite", "sender", b"sender"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReplicateRequest: _TypeAlias = ReplicateRequest  # noqa: Y015
+
+@_typing.final
+class KeyVersion(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    key: _builtins.str
+    version: _builtins.int
+    def __init__(
+        self,
+        *,
+        key: _builtins.str = ...,
+        version: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___KeyVersion: _TypeAlias = KeyVersion  # noqa: Y015
+
+@_typing.final
+class SyncRangeRequest(_message.Message):
+    """Anti-entropy from the head of the range (lo, hi] to a replica: first with `digest` only
+    (`has_versions` false); on a mismatch again with every (key, version) the head holds.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SENDER_FIELD_NUMBER: _builtins.int
+    LO_FIELD_NUMBER: _builtins.int
+    HI_FIELD_NUMBER: _builtins.int
+    DIGEST_FIELD_NUMBER: _builtins.int
+    HAS_VERSIONS_FIELD_NUMBER: _builtins.int
+    VERSIONS_FIELD_NUMBER: _builtins.int
+    lo: _builtins.bytes
+    hi: _builtins.bytes
+    digest: _builtins.bytes
+    has_versions: _builtins.bool
+    @_builtins.property
+    def sender(self) -> Global___NodeRef:
+        """Required: the node that sent this message."""
+
+    @_builtins.property
+    def versions(self) -> _containers.RepeatedCompositeFieldContainer[Global___KeyVersion]: ...
+    def __init__(
+        self,
+        *,
+        sender: Global___NodeRef | None = ...,
+        lo: _builtins.bytes = ...,
+        hi: _builtins.bytes = ...,
+        digest: _builtins.bytes = ...,
+        has_versions: _builtins.bool = ...,
+        versions: _abc.Iterable[Global___KeyVersion] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["sender", b"sender"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["digest", b"digest", "has_versions", b"has_versions", "hi", b"hi", "lo", b"lo", "sender", b"sender", "versions", b"versions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SyncRangeRequest: _TypeAlias = SyncRangeRequest  # noqa: Y015
+
+@_typing.final
+class SyncReply(_message.Message):
+    """Answer to SyncRange: `match` when the digests agree; otherwise the keys the replica lacks
+    or holds older (`wanted`) and the entries it holds newer than the head (`newer`).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MATCH_FIELD_NUMBER: _builtins.int
+    WANTED_FIELD_NUMBER: _builtins.int
+    NEWER_FIELD_NUMBER: _builtins.int
+    match: _builtins.bool
+    @_builtins.property
+    def wanted(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def newer(self) -> _containers.RepeatedCompositeFieldContainer[Global___Entry]: ...
+    def __init__(
+        self,
+        *,
+        match: _builtins.bool = ...,
+        wanted: _abc.Iterable[_builtins.str] | None = ...,
+        newer: _abc.Iterable[Global___Entry] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["match", b"match", "newer", b"newer", "wanted", b"wanted"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SyncReply: _TypeAlias = SyncReply  # noqa: Y015
 
 @_typing.final
 class FetchReply(_message.Message):
@@ -543,15 +681,19 @@ class GetRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     KEY_FIELD_NUMBER: _builtins.int
+    CONSISTENCY_FIELD_NUMBER: _builtins.int
     key: _builtins.str
+    consistency: _builtins.str
+    """"eventual" lets a linearizable ring answer from any replica; empty: the ring's own mode."""
     def __init__(
         self,
         *,
         key: _builtins.str = ...,
+        consistency: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consistency", b"consistency", "key", b"key"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -677,12 +819,15 @@ class NodeState(_message.Message):
     KEY_COUNT_FIELD_NUMBER: _builtins.int
     ID_BITS_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
+    REPLICA_COUNT_FIELD_NUMBER: _builtins.int
     key_count: _builtins.int
-    """Number of live keys stored (tombstones excluded)."""
+    """Number of live keys this node owns, i.e. in (predecessor, node] (tombstones excluded)."""
     id_bits: _builtins.int
     """The ring's id size m."""
     status: _builtins.str
     """Lifecycle status: "new", "joining", "active", "leaving" or "stopped"."""
+    replica_count: _builtins.int
+    """Number of live copies held for other owners (replicas)."""
     @_builtins.property
     def node(self) -> Global___NodeRef:
         """Required: the answering node."""
@@ -709,10 +854,11 @@ class NodeState(_message.Message):
         key_count: _builtins.int = ...,
         id_bits: _builtins.int = ...,
         status: _builtins.str = ...,
+        replica_count: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["node", b"node", "predecessor", b"predecessor"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["fingers", b"fingers", "id_bits", b"id_bits", "key_count", b"key_count", "node", b"node", "predecessor", b"predecessor", "status", b"status", "successors", b"successors"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fingers", b"fingers", "id_bits", b"id_bits", "key_count", b"key_count", "node", b"node", "predecessor", b"predecessor", "replica_count", b"replica_count", "status", b"status", "successors", b"successors"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -725,16 +871,20 @@ class ListKeysRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     INCLUDE_DELETED_FIELD_NUMBER: _builtins.int
+    INCLUDE_REPLICAS_FIELD_NUMBER: _builtins.int
     include_deleted: _builtins.bool
     """Include tombstones."""
+    include_replicas: _builtins.bool
+    """Include the copies held for other owners (replicas), not only the keys this node owns."""
     def __init__(
         self,
         *,
         include_deleted: _builtins.bool = ...,
+        include_replicas: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["include_deleted", b"include_deleted"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["include_deleted", b"include_deleted", "include_replicas", b"include_replicas"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -76,6 +76,16 @@ class ChordStub:
                 request_serializer=chordial_dot_proto_dot_chordial__pb2.FetchRequest.SerializeToString,
                 response_deserializer=chordial_dot_proto_dot_chordial__pb2.FetchReply.FromString,
                 _registered_method=True)
+        self.Replicate = channel.unary_unary(
+                '/chordial.v1.Chord/Replicate',
+                request_serializer=chordial_dot_proto_dot_chordial__pb2.ReplicateRequest.SerializeToString,
+                response_deserializer=chordial_dot_proto_dot_chordial__pb2.Ack.FromString,
+                _registered_method=True)
+        self.SyncRange = channel.unary_unary(
+                '/chordial.v1.Chord/SyncRange',
+                request_serializer=chordial_dot_proto_dot_chordial__pb2.SyncRangeRequest.SerializeToString,
+                response_deserializer=chordial_dot_proto_dot_chordial__pb2.SyncReply.FromString,
+                _registered_method=True)
         self.Put = channel.unary_unary(
                 '/chordial.v1.Chord/Put',
                 request_serializer=chordial_dot_proto_dot_chordial__pb2.PutRequest.SerializeToString,
@@ -184,6 +194,20 @@ class ChordServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Replicate(self, request, context):
+        """Replication: a write passed down the chain of a key's replicas (or a repair).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SyncRange(self, request, context):
+        """Replication: anti-entropy of one range between its head and a replica.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Put(self, request, context):
         """Client API. Write `value` under `key`; the reply's entry carries the new version.
         """
@@ -285,6 +309,16 @@ def add_ChordServicer_to_server(servicer, server):
                     servicer.Fetch,
                     request_deserializer=chordial_dot_proto_dot_chordial__pb2.FetchRequest.FromString,
                     response_serializer=chordial_dot_proto_dot_chordial__pb2.FetchReply.SerializeToString,
+            ),
+            'Replicate': grpc.unary_unary_rpc_method_handler(
+                    servicer.Replicate,
+                    request_deserializer=chordial_dot_proto_dot_chordial__pb2.ReplicateRequest.FromString,
+                    response_serializer=chordial_dot_proto_dot_chordial__pb2.Ack.SerializeToString,
+            ),
+            'SyncRange': grpc.unary_unary_rpc_method_handler(
+                    servicer.SyncRange,
+                    request_deserializer=chordial_dot_proto_dot_chordial__pb2.SyncRangeRequest.FromString,
+                    response_serializer=chordial_dot_proto_dot_chordial__pb2.SyncReply.SerializeToString,
             ),
             'Put': grpc.unary_unary_rpc_method_handler(
                     servicer.Put,
@@ -545,6 +579,60 @@ class Chord:
             '/chordial.v1.Chord/Fetch',
             chordial_dot_proto_dot_chordial__pb2.FetchRequest.SerializeToString,
             chordial_dot_proto_dot_chordial__pb2.FetchReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Replicate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chordial.v1.Chord/Replicate',
+            chordial_dot_proto_dot_chordial__pb2.ReplicateRequest.SerializeToString,
+            chordial_dot_proto_dot_chordial__pb2.Ack.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SyncRange(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chordial.v1.Chord/SyncRange',
+            chordial_dot_proto_dot_chordial__pb2.SyncRangeRequest.SerializeToString,
+            chordial_dot_proto_dot_chordial__pb2.SyncReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -87,6 +87,10 @@ class ChordStub:
     """Write or delete one key at its owner. A non-owner answers with `redirect`."""
     Fetch: _grpc.UnaryUnaryMultiCallable[_chordial_pb2.FetchRequest, _chordial_pb2.FetchReply]
     """Read one key at its owner. A non-owner answers with `redirect`."""
+    Replicate: _grpc.UnaryUnaryMultiCallable[_chordial_pb2.ReplicateRequest, _chordial_pb2.Ack]
+    """Replication: a write passed down the chain of a key's replicas (or a repair)."""
+    SyncRange: _grpc.UnaryUnaryMultiCallable[_chordial_pb2.SyncRangeRequest, _chordial_pb2.SyncReply]
+    """Replication: anti-entropy of one range between its head and a replica."""
     Put: _grpc.UnaryUnaryMultiCallable[_chordial_pb2.PutRequest, _chordial_pb2.DataReply]
     """Client API. Write `value` under `key`; the reply's entry carries the new version."""
     Get: _grpc.UnaryUnaryMultiCallable[_chordial_pb2.GetRequest, _chordial_pb2.DataReply]
@@ -139,6 +143,10 @@ class ChordAsyncStub(ChordStub):
     """Write or delete one key at its owner. A non-owner answers with `redirect`."""
     Fetch: _aio.UnaryUnaryMultiCallable[_chordial_pb2.FetchRequest, _chordial_pb2.FetchReply]  # type: ignore[assignment]
     """Read one key at its owner. A non-owner answers with `redirect`."""
+    Replicate: _aio.UnaryUnaryMultiCallable[_chordial_pb2.ReplicateRequest, _chordial_pb2.Ack]  # type: ignore[assignment]
+    """Replication: a write passed down the chain of a key's replicas (or a repair)."""
+    SyncRange: _aio.UnaryUnaryMultiCallable[_chordial_pb2.SyncRangeRequest, _chordial_pb2.SyncReply]  # type: ignore[assignment]
+    """Replication: anti-entropy of one range between its head and a replica."""
     Put: _aio.UnaryUnaryMultiCallable[_chordial_pb2.PutRequest, _chordial_pb2.DataReply]  # type: ignore[assignment]
     """Client API. Write `value` under `key`; the reply's entry carries the new version."""
     Get: _aio.UnaryUnaryMultiCallable[_chordial_pb2.GetRequest, _chordial_pb2.DataReply]  # type: ignore[assignment]
@@ -236,6 +244,22 @@ class ChordServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_chordial_pb2.FetchReply, _abc.Awaitable[_chordial_pb2.FetchReply]]:
         """Read one key at its owner. A non-owner answers with `redirect`."""
+
+    @_abc_1.abstractmethod
+    def Replicate(
+        self,
+        request: _chordial_pb2.ReplicateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_chordial_pb2.Ack, _abc.Awaitable[_chordial_pb2.Ack]]:
+        """Replication: a write passed down the chain of a key's replicas (or a repair)."""
+
+    @_abc_1.abstractmethod
+    def SyncRange(
+        self,
+        request: _chordial_pb2.SyncRangeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_chordial_pb2.SyncReply, _abc.Awaitable[_chordial_pb2.SyncReply]]:
+        """Replication: anti-entropy of one range between its head and a replica."""
 
     @_abc_1.abstractmethod
     def Put(

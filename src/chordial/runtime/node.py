@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable, Generator, Iterable
 from typing import Any, TypeVar
 
 from chordial.core.config import ChordConfig
-from chordial.core.effects import Call, ChordError, PeerFailed, Procedure
+from chordial.core.effects import Call, ChordError, PeerFailed, Procedure, Spawn
 from chordial.core.events import Event
 from chordial.core.messages import ErrorReply, Leave, Request, Response
 from chordial.core.node import ChordNode, error_reply
@@ -134,6 +134,8 @@ class NodeRuntime:
                         failure = PeerFailed(effect.target, reply.message)
                     else:
                         value = reply
+            elif isinstance(effect, Spawn):
+                self._spawn(effect.procedure, "background")
             else:
                 await asyncio.sleep(effect.seconds)
 

@@ -163,9 +163,11 @@ def _mean(values: Sequence[float]) -> float:
 
 
 def _config(successors: int, period: float, rpc_timeout: float = 0.5) -> ChordConfig:
+    # The papers' experiments have no replication: one copy of each key, as they measured.
     return ChordConfig(
         id_bits=ID_BITS,
         successors=successors,
+        replicas=1,
         stabilize_period=period,
         fix_fingers_period=period,
         check_predecessor_period=period,

@@ -21,7 +21,7 @@ from typing import Any
 from sortedcontainers import SortedList
 
 from chordial.core.config import ChordConfig
-from chordial.core.effects import Call, ChordError, PeerFailed, Procedure
+from chordial.core.effects import Call, ChordError, PeerFailed, Procedure, Spawn
 from chordial.core.events import Event, InvariantViolated
 from chordial.core.ids import distance, finger_start, node_id_for
 from chordial.core.invariants import Violation, check_ring, correctness
@@ -257,6 +257,9 @@ class Simulation:
             return
         if isinstance(effect, Call):
             self._send(task, effect)
+        elif isinstance(effect, Spawn):
+            self.spawn(node, effect.procedure)
+            self._advance(task, None, None)
         else:
             self.scheduler.after(effect.seconds, self._advance, task, None, None)
 
@@ -397,4 +400,5 @@ class Simulation:
         return correctness(self.live())
 
     def keys_per_node(self) -> list[int]:
-        return [len(n.store) for n in self.live()]
+        """Live keys each member owns (its share of the ring; replicas not counted)."""
+        return [n.state().key_count for n in self.live()]

@@ -46,11 +46,14 @@ from chordial.core.messages import (
     Notify,
     Ping,
     Pong,
+    Replicate,
     Request,
     Response,
     StepReply,
     Store,
     StoreReply,
+    SyncRange,
+    SyncReply,
     TransferKeys,
 )
 from chordial.proto import chordial_pb2 as pb
@@ -186,6 +189,8 @@ _METHOD_LIST: tuple[Method, ...] = (
     Method("LeaveNotice", LeaveNotice, pb.LeaveNoticeRequest, Ack, pb.Ack),
     Method("Store", Store, pb.StoreRequest, StoreReply, pb.StoreReply),
     Method("Fetch", Fetch, pb.FetchRequest, FetchReply, pb.FetchReply),
+    Method("Replicate", Replicate, pb.ReplicateRequest, Ack, pb.Ack),
+    Method("SyncRange", SyncRange, pb.SyncRangeRequest, SyncReply, pb.SyncReply),
     Method("Put", ClientPut, pb.PutRequest, DataReply, pb.DataReply),
     Method("Get", ClientGet, pb.GetRequest, DataReply, pb.DataReply),
     Method("Delete", ClientDelete, pb.DeleteRequest, DataReply, pb.DataReply),
@@ -246,20 +251,36 @@ def _request_to_proto(request: Request) -> Message:
             return pb.LeaveNoticeRequest(leaving=noderef_to_proto(leaving), successors=_refs_to_proto(successors))
         case Store(key=key, value=value, delete=delete):
             return pb.StoreRequest(key=key, value=value, delete=delete)
-        case Fetch(key=key):
-            return pb.FetchRequest(key=key)
+        case Fetch(key=key, replica=replica):
+            return pb.FetchRequest(key=key, replica=replica)
+        case Replicate():
+            return pb.ReplicateRequest(
+                sender=noderef_to_proto(request.sender),
+                entries=[entry_to_proto(e) for e in request.entries],
+                chain=_refs_to_proto(request.chain),
+                overwrite=request.overwrite,
+            )
+        case SyncRange():
+            return pb.SyncRangeRequest(
+                sender=noderef_to_proto(request.sender),
+                lo=encode_id(request.lo),
+                hi=encode_id(request.hi),
+                digest=request.digest,
+                has_versions=request.versions is not None,
+                versions=[pb.KeyVersion(key=k, version=v) for k, v in request.versions or ()],
+            )
         case ClientPut(key=key, value=value):
             return pb.PutRequest(key=key, value=value)
-        case ClientGet(key=key):
-            return pb.GetRequest(key=key)
+        case ClientGet(key=key, consistency=consistency):
+            return pb.GetRequest(key=key, consistency=consistency)
         case ClientDelete(key=key):
             return pb.DeleteRequest(key=key)
         case ClientLookup(key=key):
             return pb.LookupRequest(key=key)
         case GetState():
             return pb.GetStateRequest()
-        case ListKeys(include_deleted=include_deleted):
-            return pb.ListKeysRequest(include_deleted=include_deleted)
+        case ListKeys(include_deleted=include_deleted, include_replicas=include_replicas):
+            return pb.ListKeysRequest(include_deleted=include_deleted, include_replicas=include_replicas)
         case Leave():
             return pb.LeaveRequest()
     raise CodecError(f"{type(request).__name__} is not a request")
@@ -296,11 +317,26 @@ def request_from_proto(message: Message) -> Request:
         case pb.StoreRequest():
             return Store(message.key, message.value, message.delete)
         case pb.FetchRequest():
-            return Fetch(message.key)
+            return Fetch(message.key, message.replica)
+        case pb.ReplicateRequest():
+            return Replicate(
+                sender=_required_ref(message.HasField("sender"), message.sender, "Replicate.sender"),
+                entries=_entries_from_proto(message.entries, "Replicate.entries"),
+                chain=_refs_from_proto(message.chain, "Replicate.chain"),
+                overwrite=message.overwrite,
+            )
+        case pb.SyncRangeRequest():
+            return SyncRange(
+                sender=_required_ref(message.HasField("sender"), message.sender, "SyncRange.sender"),
+                lo=decode_id(message.lo, "SyncRange.lo"),
+                hi=decode_id(message.hi, "SyncRange.hi"),
+                digest=message.digest,
+                versions=tuple((kv.key, kv.version) for kv in message.versions) if message.has_versions else None,
+            )
         case pb.PutRequest():
             return ClientPut(message.key, message.value)
         case pb.GetRequest():
-            return ClientGet(message.key)
+            return ClientGet(message.key, message.consistency)
         case pb.DeleteRequest():
             return ClientDelete(message.key)
         case pb.LookupRequest():
@@ -308,7 +344,7 @@ def request_from_proto(message: Message) -> Request:
         case pb.GetStateRequest():
             return GetState()
         case pb.ListKeysRequest():
-            return ListKeys(message.include_deleted)
+            return ListKeys(message.include_deleted, message.include_replicas)
         case pb.LeaveRequest():
             return Leave()
     raise CodecError(f"{type(message).__name__} is not a request message")
@@ -357,6 +393,8 @@ def _response_to_proto(response: Response) -> Message:
                 entry=None if entry is None else entry_to_proto(entry),
                 redirect=None if redirect is None else noderef_to_proto(redirect),
             )
+        case SyncReply(match=match, wanted=wanted, newer=newer):
+            return pb.SyncReply(match=match, wanted=list(wanted), newer=[entry_to_proto(e) for e in newer])
         case DataReply():
             return pb.DataReply(
                 key_id=encode_id(response.key_id),
@@ -375,6 +413,7 @@ def _response_to_proto(response: Response) -> Message:
                 key_count=response.key_count,
                 id_bits=response.id_bits,
                 status=response.status,
+                replica_count=response.replica_count,
             )
         case KeyList(node=node, entries=entries):
             return pb.KeyList(node=noderef_to_proto(node), entries=[entry_to_proto(e) for e in entries])
@@ -411,6 +450,10 @@ def response_from_proto(message: Message) -> Response:
                 entry=_optional_entry(message.HasField("entry"), message.entry, "FetchReply.entry"),
                 redirect=_optional_ref(message.HasField("redirect"), message.redirect, "FetchReply.redirect"),
             )
+        case pb.SyncReply():
+            return SyncReply(
+                message.match, tuple(message.wanted), _entries_from_proto(message.newer, "SyncReply.newer")
+            )
         case pb.DataReply():
             return DataReply(
                 key_id=decode_id(message.key_id, "DataReply.key_id"),
@@ -434,6 +477,7 @@ def response_from_proto(message: Message) -> Response:
                 key_count=message.key_count,
                 id_bits=message.id_bits,
                 status=message.status,
+                replica_count=message.replica_count,
             )
         case pb.KeyList():
             return KeyList(

@@ -1,0 +1,226 @@
+"""Replication of each key on its owner and the next k−1 nodes of the owner's successor list.
+
+Two modes, chosen per ring (:attr:`ChordConfig.consistency`):
+
+* ``linearizable`` — chain replication (van Renesse & Schneider 2004). The owner is the head:
+  it serializes the writes of each key, gives each the next version, and sends it down the
+  chain (its first k−1 successors); every replica applies it and passes it on, and the reply
+  climbs back once the tail applied it. The head applies the write *last*, so everything the
+  head stores has reached every live replica — which is what makes reads at the head
+  linearizable here (classic chain replication reads at the tail for the same reason; serving
+  them at the head saves a hop and needs no knowledge of which replicas are in sync yet).
+* ``eventual`` — the owner applies and acknowledges at once, then pushes the write to its
+  replicas in the background; reads may be served by any replica and can be stale.
+
+Both modes repair: a node that takes over a range (its predecessor died or left) first pushes
+what it holds of that range down its chain, serving nothing from the range meanwhile; and
+every head periodically runs anti-entropy with each replica (a digest of its range, then the
+versions, then the entries a replica lacks). Versions grow by one at the head for every write,
+deletes are versioned tombstones, so replicas converge exactly and stale reads are countable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from chordial.core.effects import Call, PeerFailed, Procedure, Sleep, Spawn, expect
+from chordial.core.events import KeyWritten, ReplicasRepaired, ReplicasWritten
+from chordial.core.messages import (
+    Ack,
+    Entry,
+    ErrorReply,
+    NodeRef,
+    Replicate,
+    Response,
+    Store,
+    StoreReply,
+    SyncRange,
+    SyncReply,
+)
+
+if TYPE_CHECKING:
+    from chordial.core.node import ChordNode
+
+SYNC_CHUNK = 256
+"""Entries per message when whole ranges move (takeover, repair)."""
+
+
+def range_digest(entries: Iterable[Entry]) -> bytes:
+    """A digest of (key, version, deleted) over a range, equal on two nodes iff they agree."""
+    h = hashlib.sha1()
+    for entry in sorted(entries, key=lambda e: e.key):
+        h.update(f"{entry.key}\x00{entry.version}\x00{int(entry.deleted)}\x01".encode())
+    return h.digest()
+
+
+class Replication:
+    """The replication state of one node: per-key write order at the head, takeover syncs."""
+
+    def __init__(self, node: ChordNode) -> None:
+        self.node = node
+        self.factor = node.config.replicas
+        self.linearizable = node.config.consistency == "linearizable"
+        self.writing: set[str] = set()  # keys with a write in flight at this head
+        self.syncing = 0  # takeover syncs in flight: the node serves no data meanwhile
+        # Peers that just timed out, until when: chain writes skip them rather than pay a
+        # timeout per write until stabilize has dropped (or confirmed) them.
+        self._suspects: dict[int, float] = {}
+
+    @property
+    def enabled(self) -> bool:
+        return self.factor > 1
+
+    def suspect(self, peer_id: int) -> None:
+        self._suspects[peer_id] = self.node.now + self.node.config.stabilize_period
+
+    def chain(self) -> tuple[NodeRef, ...]:
+        """The replicas after the head, in chain order: the first k − 1 successors, passing
+        over those that timed out within the last stabilize period."""
+        now = self.node.now
+        if self._suspects:
+            self._suspects = {p: until for p, until in self._suspects.items() if until > now}
+        live = [s for s in self.node.successors if s.id not in self._suspects]
+        return tuple(live[: self.factor - 1])
+
+    # ------------------------------------------------------------------------------ writes
+
+    def write(self, request: Store, kid: int) -> Procedure[Response]:
+        """A write at the head: versioned, replicated per the ring's mode, then acknowledged."""
+        node = self.node
+        cfg = node.config
+        for _ in range(400):
+            if request.key not in self.writing and not self.syncing:
+                break
+            yield Sleep(cfg.retry_backoff / 4)  # one write per key at a time keeps versions in order
+        else:
+            return ErrorReply("unavailable", f"key {request.key!r} stayed busy at {node.ref.address}")
+        if not node.owns(kid):  # the range moved while this write waited
+            return node.not_mine(request, kid)
+        old = node.store.get(kid, request.key)
+        if request.delete:
+            if old is None or old.deleted:
+                return StoreReply(False, old)
+            entry = Entry(request.key, kid, b"", old.version + 1, deleted=True)
+        else:
+            entry = Entry(request.key, kid, request.value, (old.version if old else 0) + 1)
+        self.writing.add(request.key)
+        try:
+            if self.linearizable:
+                reached = yield from self.send_down((entry,), self.chain(), overwrite=True)
+                node.store.apply(entry)
+                node.emit(ReplicasWritten(node.now, node.ref, entry.key, entry.version, reached))
+            else:
+                node.store.apply(entry)
+                yield Spawn(self._push(entry))
+        finally:
+            self.writing.discard(request.key)
+        node.emit(KeyWritten(node.now, node.ref, entry.key, entry.version, entry.deleted))
+        return StoreReply(True, entry)
+
+    def _push(self, entry: Entry) -> Procedure[None]:
+        """Eventual mode: after the acknowledgement, one replica after another gets the write."""
+        node = self.node
+        reached: list[NodeRef] = []
+        for peer in self.chain():
+            try:
+                reply = yield Call(peer, Replicate(node.ref, (entry,), (), overwrite=False), node.config.rpc_timeout)
+                expect(reply, Ack)
+            except PeerFailed:
+                continue
+            reached.append(peer)
+        node.emit(ReplicasWritten(node.now, node.ref, entry.key, entry.version, tuple(reached)))
+
+    def send_down(
+        self, entries: tuple[Entry, ...], chain: tuple[NodeRef, ...], *, overwrite: bool
+    ) -> Procedure[tuple[NodeRef, ...]]:
+        """Pass ``entries`` along ``chain``; a replica that does not answer is skipped (it is
+        taken for failed). Returns the chain that was asked last (every node of it applied)."""
+        node = self.node
+        remaining = list(chain)
+        while remaining:
+            first = remaining.pop(0)
+            rest = tuple(remaining)
+            # The reply waits for the whole rest of the chain: allow a deadline per node in it.
+            timeout = node.config.rpc_timeout * (len(rest) + 1)
+            try:
+                reply = yield Call(first, Replicate(node.ref, entries, rest, overwrite), timeout)
+            except PeerFailed:
+                node.peer_failed(first, "replicate")
+                continue
+            expect(reply, Ack)
+            return (first, *rest)
+        return ()
+
+    def on_replicate(self, request: Replicate) -> Response | Procedure[Response]:
+        store = self.node.store
+        if request.overwrite:
+            for entry in request.entries:
+                store.apply(entry)
+        else:
+            store.merge(request.entries)
+        if not request.chain:
+            return Ack()
+        return self._forward(request)
+
+    def _forward(self, request: Replicate) -> Procedure[Response]:
+        yield from self.send_down(request.entries, request.chain, overwrite=request.overwrite)
+        return Ack()
+
+    # ------------------------------------------------------------------------------ takeover
+
+    def take_over(self, entries: list[Entry]) -> Procedure[None]:
+        """This node became head of a range it held as a replica: push what it holds of the
+        range down its own chain before serving any of it, so nothing it might serve can be
+        lost with it (a value there may not have reached the old tail)."""
+        if not self.enabled or not entries:
+            return
+        self.syncing += 1
+        try:
+            chain = self.chain()
+            for start in range(0, len(entries), SYNC_CHUNK):
+                yield from self.send_down(tuple(entries[start : start + SYNC_CHUNK]), chain, overwrite=False)
+        finally:
+            self.syncing -= 1
+
+    # ------------------------------------------------------------------------------ anti-entropy
+
+    def repair(self) -> Procedure[None]:
+        """Periodic anti-entropy of this head's range (predecessor, self] with each replica."""
+        node = self.node
+        pred = node.predecessor
+        if not self.enabled or pred is None or not node.successors or node.awaiting_handoff or self.syncing:
+            return
+        lo, hi = pred.id, node.id
+        timeout = node.config.rpc_timeout
+        for peer in self.chain():
+            mine = node.store.entries_in(lo, hi)
+            try:
+                first = yield Call(peer, SyncRange(node.ref, lo, hi, range_digest(mine)), timeout)
+                if expect(first, SyncReply).match:
+                    continue
+                versions = tuple((e.key, e.version) for e in mine)
+                full = yield Call(peer, SyncRange(node.ref, lo, hi, b"", versions), timeout)
+                answer = expect(full, SyncReply)
+                pulled = 0
+                if answer.newer and not self.linearizable:
+                    pulled = node.store.merge(answer.newer)  # eventual: whoever is newer wins
+                wanted = set(answer.wanted)
+                missing = [e for e in mine if e.key in wanted]
+                for start in range(0, len(missing), SYNC_CHUNK):
+                    chunk = tuple(missing[start : start + SYNC_CHUNK])
+                    expect((yield Call(peer, Replicate(node.ref, chunk, (), overwrite=False), timeout)), Ack)
+            except PeerFailed:
+                continue
+            node.emit(ReplicasRepaired(node.now, node.ref, peer, len(missing), pulled))
+
+    def on_sync(self, request: SyncRange) -> Response:
+        mine = self.node.store.entries_in(request.lo, request.hi)
+        if request.versions is None:
+            return SyncReply(range_digest(mine) == request.digest)
+        theirs = dict(request.versions)
+        held = {e.key: e for e in mine}
+        wanted = tuple(k for k, v in theirs.items() if k not in held or held[k].version < v)
+        newer = tuple(e for e in mine if e.key not in theirs or e.version > theirs[e.key])
+        return SyncReply(False, wanted, newer)
