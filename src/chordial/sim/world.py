@@ -93,7 +93,11 @@ class Simulation:
         record_events: bool = True,
     ) -> None:
         self.config = config or ChordConfig(
-            stabilize_period=30.0, fix_fingers_period=30.0, check_predecessor_period=30.0, rpc_timeout=0.5
+            stabilize_period=30.0,
+            fix_fingers_period=30.0,
+            check_predecessor_period=30.0,
+            repair_period=30.0,
+            rpc_timeout=0.5,
         )
         self.seed = seed
         self.rng = random.Random(seed)
