@@ -487,9 +487,7 @@ class ChordNode:
 
     def _rectify_after_ping(self, pred: NodeRef, notifier: NodeRef) -> Procedure[Response]:
         """Zave's rectify: a notifier outside (prdc, self) replaces prdc only if prdc is dead."""
-        try:
-            yield Call(pred, Ping(), self.config.rpc_timeout)
-        except PeerFailed:
+        if (yield from self._is_dead(pred)):
             self.peer_failed(pred, "rectify")
             if self.predecessor == pred:
                 # The range grows to (notifier, self]: what was the dead node's is ours now.
@@ -575,15 +573,25 @@ class ChordNode:
         pred = self.predecessor
         if pred is None or pred.id == self.id:
             return
-        try:
-            yield Call(pred, Ping(), self.config.rpc_timeout)
-        except PeerFailed:
-            self.peer_failed(pred, CHECK_PREDECESSOR)
-            if self.predecessor == pred:
-                self.predecessor = None
-                self.emit(PredecessorChanged(self.now, self.ref, pred, None))
-                # Everything held beyond the old range may now be served here.
-                yield from self.replication.take_over(self.store.copy_outside(pred.id, self.id))
+        if not (yield from self._is_dead(pred)):
+            return
+        self.peer_failed(pred, CHECK_PREDECESSOR)
+        if self.predecessor == pred:
+            self.predecessor = None
+            self.emit(PredecessorChanged(self.now, self.ref, pred, None))
+            # Everything held beyond the old range may now be served here.
+            yield from self.replication.take_over(self.store.copy_outside(pred.id, self.id))
+
+    def _is_dead(self, peer: NodeRef, attempts: int = 2) -> Procedure[bool]:
+        """Failure detection by timeout, asked twice: taking over a live node's range would
+        make two heads for it, so one lost message must not be enough."""
+        for _ in range(attempts):
+            try:
+                yield Call(peer, Ping(), self.config.rpc_timeout)
+            except PeerFailed:
+                continue
+            return False
+        return True
 
     # ------------------------------------------------------------------------------------ fingers
 
