@@ -34,6 +34,7 @@ test: lint typecheck proto-check
 bench: setup
 	$(RUN) python bench/node_ops.py
 	$(RUN) python bench/sim_scale.py
+	$(RUN) python bench/replication.py
 
 experiments: setup
 	for name in path-length load-balance mass-failure churn; do \

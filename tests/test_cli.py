@@ -181,6 +181,7 @@ def keys_owned_by(states: list[NodeState], address: str, count: int, prefix: str
 def test_nodes_announce_readiness_and_membership(ring: Ring) -> None:
     first = ring.nodes[0].stdout()
     assert "created a new ring" in first
+    assert first.splitlines()[1] == "replication: k = 3 copies of each key, linearizable, repair every 2 s"
     assert re.search(r"predecessor .* -> ", first)
     for node in ring.nodes[1:]:
         assert "joined the ring, successor" in node.stdout()
@@ -256,9 +257,12 @@ def test_overlay_json_and_table(ring: Ring) -> None:
         assert state["predecessor"]["address"] == states[index - 1]["address"]
         assert state["status"] == "active"
         assert len(state["fingers"]) >= 1
+    # k = 3: every live key owned once and copied on the owner's next two successors
+    assert sum(s["replica_count"] for s in states) == 2 * sum(s["key_count"] for s in states) > 0
     table = cli("overlay", "--node", ring.entry)
     assert table.returncode == 0
     assert f"ring of {RING_SIZE} node(s)" in table.stdout
+    assert re.search(r"\bkeys\s+copies\b", table.stdout)
     for node in ring.nodes:
         assert node.address in table.stdout
     assert "not yet stable" not in table.stdout
@@ -271,6 +275,183 @@ def test_delete(ring: Ring) -> None:
     assert cli("get", "doomed", "--node", ring.entry).returncode == 1
     again = cli("delete", "doomed", "--node", ring.entry)
     assert again.returncode == 1 and "not found" in one_error_line(again)
+
+
+# ------------------------------------------------------------------------------------------ replication
+
+
+def away_from_owner(addresses: list[str], key: str) -> list[str]:
+    """The addresses of nodes that do not own ``key``: an eventual read asked at the owner itself
+    can miss (core bug, see tests/test_client.py::test_eventual_reads_asked_at_the_owner_...)."""
+    owner = as_json(cli("lookup", key, "--node", addresses[0], "--json"))["owner"]["address"]
+    return [a for a in addresses if a != owner]
+
+
+def test_reads_with_a_consistency(ring: Ring) -> None:
+    assert cli("put", "modes", "m1", "--node", ring.entry).returncode == 0
+    readers = away_from_owner([n.address for n in ring.nodes], "modes")
+    for mode in ("linearizable", "eventual"):
+        got = cli("get", "modes", "--consistency", mode, "--node", readers[0])
+        assert got.returncode == 0 and got.stdout == "m1\n", got.stderr
+    assert as_json(cli("get", "modes", "--consistency", "eventual", "--json", "--node", readers[1]))["found"]
+
+
+def test_writes_follow_the_ring_mode(ring: Ring) -> None:
+    done = cli("put", "wmode", "w1", "--consistency", "linearizable", "--node", ring.entry)
+    assert done.returncode == 0 and "stored 'wmode'" in done.stdout, done.stderr
+    refused = cli("put", "wmode", "w2", "--consistency", "eventual", "--node", ring.entry)
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert "writes follow the ring's mode, which is linearizable, not eventual" in one_error_line(refused)
+    refused = cli("delete", "wmode", "--consistency", "eventual", "--node", ring.entry)
+    assert refused.returncode == 2 and "not eventual" in one_error_line(refused)
+    assert cli("get", "wmode", "--node", ring.entry).stdout == "w1\n"
+    gone = cli("delete", "wmode", "--consistency", "linearizable", "--node", ring.entry)
+    assert gone.returncode == 0 and "deleted 'wmode'" in gone.stdout
+
+
+def test_query_replicas_shows_every_copy(ring: Ring) -> None:
+    for value in ("c1", "c2"):
+        assert cli("put", "copied", value, "--node", ring.entry).returncode == 0
+    states = wait_for_ring(ring.entry, RING_SIZE)
+    ordered = sorted((s.node for s in states), key=lambda ref: ref.id)
+    owner = as_json(cli("lookup", "copied", "--node", ring.entry, "--json"))["owner"]["address"]
+    start = [ref.address for ref in ordered].index(owner)
+    group = [ordered[(start + i) % RING_SIZE].address for i in range(3)]
+
+    data = as_json(cli("query", "copied", "--replicas", "--json", "--node", ring.nodes[2].address))
+    assert data["k"] == 3 and data["owner"]["address"] == owner and data["newest_version"] == 2
+    assert [c["node"]["address"] for c in data["copies"]] == group
+    assert [c["role"] for c in data["copies"]] == ["owner", "replica", "replica"]
+    for copy in data["copies"]:
+        assert copy["status"] == "current"
+        assert copy["entry"]["value"] == "c2" and copy["entry"]["version"] == 2
+
+    text = cli("query", "copied", "--replicas", "--node", ring.entry)
+    assert text.returncode == 0, text.stderr
+    assert "key 'copied' (k = 3): copies on 3 of 3 node(s)" in text.stdout
+    rows = [line.split() for line in text.stdout.splitlines()[1:]]
+    assert [row[1] for row in rows] == [f"({address})" for address in group]
+    assert [row[2:] for row in rows] == [["owner", "2", "current", "c2"]] + [["replica", "2", "current", "c2"]] * 2
+
+    # --k 4 asks one node more, which holds no copy
+    wider = as_json(cli("query", "copied", "--replicas", "--k", "4", "--json", "--node", ring.entry))
+    assert [c["status"] for c in wider["copies"]] == ["current", "current", "current", "missing"]
+    missing = cli("query", "never-stored", "--replicas", "--node", ring.entry)
+    assert missing.returncode == 1 and "not found" in one_error_line(missing)
+
+
+def test_query_everything_with_replica_copies(ring: Ring) -> None:
+    owned = as_json(cli("query", "*", "--json", "--node", ring.entry))
+    groups = as_json(cli("query", "*", "--replicas", "--json", "--node", ring.entry))
+    assert sorted(g["node"]["address"] for g in groups) == sorted(n.address for n in ring.nodes)
+    places: dict[str, list[bool]] = {}
+    for group in groups:
+        for entry in group["entries"]:
+            places.setdefault(entry["key"], []).append(entry["replica"])
+    assert set(places) == {e["key"] for g in owned for e in g["entries"]}
+    assert all(sorted(flags) == [False, True, True] for flags in places.values()), places
+    text = cli("query", "*", "--replicas", "--node", ring.entry)
+    assert text.returncode == 0
+    assert f"{len(places)} key(s) and {2 * len(places)} replica cop(ies) on {RING_SIZE} node(s)" in text.stdout
+    assert len(re.findall(r"^  copied = c2  \(version 2, copy\)$", text.stdout, re.MULTILINE)) == 2
+    assert len(re.findall(r"^  copied = c2  \(version 2\)$", text.stdout, re.MULTILINE)) == 1
+
+
+def test_an_eventual_ring(tmp_path: Path) -> None:
+    base = free_port_base(3)
+    mode = ("--replicas", "2", "--successors", "2", "--consistency", "eventual", "--repair-period", "0.5")
+    nodes: list[NodeProc] = []
+    try:
+        deadline = time.monotonic() + 20
+        nodes.append(spawn_node(base, tmp_path, *mode))
+        wait_ready(nodes[0], deadline)
+        nodes += [spawn_node(port, tmp_path, *mode, "--join", nodes[0].address) for port in (base + 1, base + 2)]
+        for node in nodes:
+            wait_ready(node, deadline)
+        assert "replication: k = 2 copies of each key, eventual, repair every 0.5 s" in nodes[1].stdout()
+        entry = nodes[0].address
+        wait_for_ring(entry, 3)
+        stored = cli("put", "ev", "e1", "--consistency", "eventual", "--node", entry)
+        assert stored.returncode == 0, stored.stderr
+        refused = cli("get", "ev", "--consistency", "linearizable", "--node", entry)
+        assert refused.returncode == 2 and refused.stdout == ""
+        assert "linearizable reads are not available" in one_error_line(refused)
+        refused = cli("put", "ev", "e2", "--consistency", "linearizable", "--node", entry)
+        assert refused.returncode == 2 and "which is eventual, not linearizable" in one_error_line(refused)
+        reader = away_from_owner([n.address for n in nodes], "ev")[0]
+        assert cli("get", "ev", "--node", reader).stdout == "e1\n"  # an eventual read
+        copies = as_json(cli("query", "ev", "--replicas", "--k", "2", "--json", "--node", entry))["copies"]
+        assert len(copies) == 2 and copies[0]["entry"]["value"] == "e1"
+    finally:
+        for node in nodes:
+            stop(node)
+
+
+async def test_query_replicas_marks_stale_missing_and_unavailable_copies(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """In-process gRPC nodes, so that the test can age one copy, drop another and make a third
+    node refuse reads; the CLI code runs as the command would (in a thread: it has its own loop)."""
+    from chordial.cli import run as cli_run
+    from chordial.core.config import ChordConfig
+    from chordial.core.messages import Entry, ErrorReply, Fetch, Request
+    from chordial.core.node import Handled
+    from chordial.runtime import start_node
+    from chordial.transport.grpc import GrpcTransport
+
+    config = ChordConfig(
+        stabilize_period=0.1, fix_fingers_period=0.1, check_predecessor_period=0.3, rpc_timeout=0.5, repair_period=600
+    )
+    transports = [GrpcTransport() for _ in range(4)]
+    nodes = [await start_node(transports[0], "127.0.0.1:0", config=config, seed=0)]
+    for index in range(1, 4):
+        nodes.append(
+            await start_node(transports[index], "127.0.0.1:0", join=nodes[0].address, config=config, seed=index)
+        )
+    try:
+        async with ChordClient(nodes[0].address, timeout=2.0) as client:
+            deadline = time.monotonic() + 10
+            while True:
+                states = await client.overlay()
+                if len(states) == 4 and not ring_problems(states):
+                    break
+                assert time.monotonic() < deadline, ring_problems(states)
+                await asyncio.sleep(0.05)
+            await client.put("aged", "old")
+            await client.put("aged", "new")
+            group = await client.replica_group("aged", 4)
+        runtime = {n.address: n for n in nodes}
+        runtime[group[1].address].node.store.apply(Entry("aged", key_id("aged"), b"old", 1))
+        runtime[group[2].address].node.store.pop_all()
+        refusing = runtime[group[3].address].node
+        serve = refusing.handle
+
+        def refuse_reads(request: Request) -> Handled:
+            return ErrorReply("unavailable", "not now") if isinstance(request, Fetch) else serve(request)
+
+        monkeypatch.setattr(refusing, "handle", refuse_reads)
+        args = ["query", "aged", "--replicas", "--k", "4", "--timeout", "1", "--node", nodes[0].address]
+        capsys.readouterr()
+        assert await asyncio.to_thread(cli_run, [*args, "--json"]) == 0
+        data = json.loads(capsys.readouterr().out)
+        assert [c["node"]["address"] for c in data["copies"]] == [ref.address for ref in group]
+        assert [c["status"] for c in data["copies"]] == ["current", "stale", "missing", "unavailable"]
+        assert [c["entry"]["version"] if c["entry"] else None for c in data["copies"]] == [2, 1, None, None]
+        assert await asyncio.to_thread(cli_run, args) == 0
+        out = capsys.readouterr().out
+        assert "copies on 2 of 4 node(s)" in out and "newest version 2" in out
+        rows = [line.split()[2:] for line in out.splitlines()[1:]]
+        assert rows == [
+            ["owner", "2", "current", "new"],
+            ["replica", "1", "stale", "old"],
+            ["replica", "-", "missing", "-"],
+            ["replica", "-", "unavailable", "-"],
+        ]
+    finally:
+        for node in nodes:
+            await node.crash()
+        for transport in transports:
+            await transport.close()
 
 
 # ------------------------------------------------------------------------------------------ bad input
@@ -292,6 +473,14 @@ def test_delete(ring: Ring) -> None:
         (("node", "--port", "70000"), 2, "--port"),
         (("node", "--node-id", "xyz"), 2, "--node-id"),
         (("shell", "--node", "bad address"), 2, "malformed address"),
+        (("node", "--replicas", "0"), 2, "--replicas must be at least 1, got 0"),
+        (("node", "--replicas", "6"), 2, "--replicas 6 needs --successors of at least 5"),
+        (("node", "--replicas", "3", "--successors", "1"), 2, "--replicas 3 needs --successors of at least 2, got 1"),
+        (("node", "--consistency", "strong"), 2, "--consistency must be linearizable or eventual, got 'strong'"),
+        (("node", "--repair-period", "0"), 2, "--repair-period must be positive"),
+        (("get", "k", "--consistency", "sequential"), 2, "--consistency must be linearizable or eventual"),
+        (("put", "k", "v", "--consistency", "weak"), 2, "--consistency must be linearizable or eventual"),
+        (("query", "k", "--replicas", "--k", "0"), 2, "--k must be at least 1, got 0"),
     ],
 )
 def test_bad_usage_gives_one_line_and_exit_2(args: tuple[str, ...], code: int, fragment: str) -> None:
@@ -354,6 +543,7 @@ def test_shell_through_a_pipe(ring: Ring) -> None:
             "bogus command",
             "query never-there",
             "lookup shell-key",
+            "replicas shell-key",
             "",
             'insert "spaced key" "two  spaces"',
             "query spaced key",  # unquoted: a usage error
@@ -371,6 +561,7 @@ def test_shell_through_a_pipe(ring: Ring) -> None:
     assert "insert <key> <value>" in out  # help
     assert re.search(r"^value\s+hello shell$", out, re.MULTILINE)
     assert "hops:" in out
+    assert "key 'shell-key' (k = 3): copies on 3 of 3 node(s)" in out
     assert f"ring of {RING_SIZE} node(s)" in out
     assert re.search(r"^  spaced key = two  spaces  \(version 1\)$", out, re.MULTILINE)
     assert "deleted 'shell-key'" in out

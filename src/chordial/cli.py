@@ -26,14 +26,17 @@ from rich.table import Table
 from rich.text import Text
 
 from chordial.client import (
+    DEFAULT_REPLICAS,
     DEFAULT_TIMEOUT,
     ChordClient,
     ChordialError,
     InvalidRequest,
     KeyNotFound,
+    Unavailable,
+    owns,
     ring_problems,
 )
-from chordial.core.config import ChordConfig
+from chordial.core.config import CONSISTENCY_MODES, ChordConfig
 from chordial.core.effects import ChordError
 from chordial.core.events import (
     Event,
@@ -45,7 +48,7 @@ from chordial.core.events import (
     SuccessorChanged,
 )
 from chordial.core.ids import DEFAULT_ID_BITS, format_id, key_id
-from chordial.core.messages import DataReply, Entry, KeyList, NodeRef, NodeState
+from chordial.core.messages import DataReply, Entry, NodeRef, NodeState
 from chordial.sim.cli import sim_app
 from chordial.transport.address import check_address, format_address, parse_address
 from chordial.transport.base import TransportError
@@ -111,6 +114,22 @@ def _error_line(message: str) -> None:
 NodeOpt = Annotated[str, typer.Option("--node", "-n", help="Address HOST:PORT of any node of the ring.")]
 TimeoutOpt = Annotated[float, typer.Option("--timeout", "-t", help="Deadline of each RPC, in seconds.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+ReadModeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--consistency",
+        help="linearizable (read at the key's head; refused by an eventual ring) or eventual (any replica "
+        "answers, possibly stale). Default: the ring's mode.",
+    ),
+]
+WriteModeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--consistency",
+        help="The mode this write relies on; writes always follow the ring's mode, so it is refused unless "
+        "the ring has it (asked with one extra read).",
+    ),
+]
 
 
 def _address(text: str, what: str = "--node") -> str:
@@ -126,6 +145,15 @@ def _address(text: str, what: str = "--node") -> str:
 def _timeout(value: float) -> float:
     if not value > 0:
         raise CliFailure(f"--timeout must be positive, got {value}", EXIT_USAGE)
+    return value
+
+
+def _consistency(value: str | None) -> str:
+    """The ``--consistency`` option checked (``""`` when not given)."""
+    if value is None:
+        return ""
+    if value not in CONSISTENCY_MODES:
+        raise CliFailure(f"--consistency must be {' or '.join(CONSISTENCY_MODES)}, got {value!r}", EXIT_USAGE)
     return value
 
 
@@ -189,6 +217,7 @@ def _state_json(state: NodeState) -> dict[str, object]:
         "successors": [_ref_json(ref) for ref in state.successors],
         "fingers": [_ref_json(ref) for ref in _distinct_fingers(state)],
         "key_count": state.key_count,
+        "replica_count": state.replica_count,
     }
 
 
@@ -230,7 +259,8 @@ def _ring_order(states: Sequence[NodeState]) -> list[NodeState]:
 
 
 def overlay_table(states: Sequence[NodeState]) -> Table:
-    """Rich table of an overlay walk, in ring order."""
+    """Rich table of an overlay walk, in ring order: ``keys`` are the live keys each node owns,
+    ``copies`` the live replicas it holds for other owners."""
     bits = states[0].id_bits if states else DEFAULT_ID_BITS
     table = Table(title=f"ring of {len(states)} node(s), {bits}-bit ids", title_justify="left", box=box.SIMPLE_HEAD)
     widest = max((len(s.node.address) + (0 if s.status == "active" else len(s.status) + 3) for s in states), default=7)
@@ -240,6 +270,7 @@ def overlay_table(states: Sequence[NodeState]) -> Table:
     table.add_column("successors", min_width=len(format_id((1 << bits) - 1, bits)))
     table.add_column("fingers", justify="right", no_wrap=True)
     table.add_column("keys", justify="right", no_wrap=True)
+    table.add_column("copies", justify="right", no_wrap=True)
     for state in _ring_order(states):
         status = "" if state.status == "active" else f" [{state.status}]"
         table.add_row(
@@ -249,6 +280,7 @@ def overlay_table(states: Sequence[NodeState]) -> Table:
             Text(" ".join(_short(ref, bits) for ref in state.successors) or "-"),
             Text(str(len(_distinct_fingers(state)))),
             Text(str(state.key_count)),
+            Text(str(state.replica_count)),
         )
     return table
 
@@ -257,8 +289,8 @@ def overlay_table(states: Sequence[NodeState]) -> Table:
 # Shared by the commands and the shell; each prints its result or raises.
 
 
-async def do_put(client: ChordClient, key: str, value: str, as_json: bool) -> None:
-    reply = await client.put(key, value)
+async def do_put(client: ChordClient, key: str, value: str, as_json: bool, consistency: str = "") -> None:
+    reply = await client.put(key, value, consistency=consistency or None)
     if as_json:
         _print_json(_reply_json(key, reply))
         return
@@ -267,8 +299,8 @@ async def do_put(client: ChordClient, key: str, value: str, as_json: bool) -> No
     print(f"stored {key!r} on {_named(reply.owner, bits)}, version {version}, {reply.hops} hop(s)", flush=True)
 
 
-async def do_get(client: ChordClient, key: str, as_json: bool) -> None:
-    reply = await client.get_entry(key)
+async def do_get(client: ChordClient, key: str, as_json: bool, consistency: str = "") -> None:
+    reply = await client.get_entry(key, consistency)
     if not reply.found or reply.entry is None:
         raise KeyNotFound.for_key(key, address=client.address, owner=reply.owner)
     if as_json:
@@ -278,8 +310,8 @@ async def do_get(client: ChordClient, key: str, as_json: bool) -> None:
     sys.stdout.flush()
 
 
-async def do_delete(client: ChordClient, key: str, as_json: bool) -> None:
-    existed = await client.delete(key)
+async def do_delete(client: ChordClient, key: str, as_json: bool, consistency: str = "") -> None:
+    existed = await client.delete(key, consistency=consistency or None)
     if as_json:
         _print_json({"key": key, "deleted": existed})
     if not existed:
@@ -299,9 +331,14 @@ async def do_lookup(client: ChordClient, key: str, as_json: bool) -> None:
     print(f"hops: {reply.hops}" + (f" ({reply.timeouts} timeout(s))" if reply.timeouts else ""), flush=True)
 
 
-async def do_query(client: ChordClient, key: str, as_json: bool) -> None:
+async def do_query(
+    client: ChordClient, key: str, as_json: bool, replicas: bool = False, k: int = DEFAULT_REPLICAS
+) -> None:
     if key == "*":
-        await _query_all(client, as_json)
+        await _query_all(client, as_json, replicas)
+        return
+    if replicas:
+        await _query_copies(client, key, as_json, k)
         return
     reply = await client.get_entry(key)
     if not reply.found or reply.entry is None:
@@ -316,24 +353,105 @@ async def do_query(client: ChordClient, key: str, as_json: bool) -> None:
     print(f"version  {reply.entry.version}", flush=True)
 
 
-async def _query_all(client: ChordClient, as_json: bool) -> None:
-    lists: list[KeyList] = await client.keys()
-    lists.sort(key=lambda kl: kl.node.id)
+async def _query_copies(client: ChordClient, key: str, as_json: bool, k: int) -> None:
+    """Every copy of KEY on its owner and the owner's first k − 1 successors, stale ones marked."""
+    if k < 1:
+        raise CliFailure(f"--k must be at least 1, got {k}", EXIT_USAGE)
+    group = await client.replica_group(key, k)
+    answers = await asyncio.gather(*(client.copy_at(ref.address, key) for ref in group), return_exceptions=True)
+    copies: list[tuple[NodeRef, Entry | None, bool]] = []  # node, entry, answered
+    for ref, answer in zip(group, answers, strict=True):
+        if isinstance(answer, Unavailable):
+            copies.append((ref, None, False))
+        elif isinstance(answer, BaseException):
+            raise answer
+        else:
+            copies.append((ref, answer, True))
+    newest = max((entry.version for _, entry, _ in copies if entry is not None), default=None)
+    owner = group[0]
+    if newest is None and all(answered for *_, answered in copies):
+        raise KeyNotFound.for_key(key, address=client.address, owner=owner)
+
+    def status(entry: Entry | None, answered: bool) -> str:
+        if not answered:
+            return "unavailable"
+        if entry is None:
+            return "missing"
+        return "current" if entry.version == newest else "stale"
+
+    bits = (await client.state(owner.address)).id_bits
     if as_json:
         _print_json(
+            {
+                "key": key,
+                "key_id": str(key_id(key, bits)),
+                "k": k,
+                "owner": _ref_json(owner),
+                "newest_version": newest,
+                "copies": [
+                    {
+                        "node": _ref_json(ref),
+                        "role": "owner" if index == 0 else "replica",
+                        "status": status(entry, answered),
+                        "entry": None if entry is None else _entry_json(entry),
+                    }
+                    for index, (ref, entry, answered) in enumerate(copies)
+                ],
+            }
+        )
+        return
+    held = sum(1 for _, entry, _ in copies if entry is not None)
+    print(
+        f"key {key!r} (k = {k}): copies on {held} of {len(group)} node(s) (the owner and its next "
+        f"{len(group) - 1} successor(s)), newest version {newest}"
+    )
+    rows = []
+    for index, (ref, entry, answered) in enumerate(copies):
+        if entry is None:
+            version, value = "-", "-"
+        else:
+            version = str(entry.version)
+            value = "(deleted)" if entry.deleted else _value_text(entry.value)
+        rows.append((_named(ref, bits), "owner" if index == 0 else "replica", version, status(entry, answered), value))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        print("  " + "  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)) + "  " + row[4])
+    sys.stdout.flush()
+
+
+async def _query_all(client: ChordClient, as_json: bool, replicas: bool = False) -> None:
+    held = await client.holdings(include_replicas=replicas)
+    held.sort(key=lambda pair: pair[0].node.id)
+    if as_json:
+
+        def entry_json(state: NodeState, entry: Entry) -> dict[str, object]:
+            data = _entry_json(entry)
+            if replicas:
+                data["replica"] = not owns(state, entry)
+            return data
+
+        _print_json(
             [
-                {"node": _ref_json(kl.node), "entries": [_entry_json(e) for e in sorted(kl.entries, key=_by_key)]}
-                for kl in lists
+                {
+                    "node": _ref_json(kl.node),
+                    "entries": [entry_json(state, e) for e in sorted(kl.entries, key=_by_key)],
+                }
+                for state, kl in held
             ]
         )
         return
-    total = sum(len(kl.entries) for kl in lists)
-    state_bits = (await client.state()).id_bits if lists else DEFAULT_ID_BITS
-    print(f"{total} key(s) on {len(lists)} node(s)")
-    for kl in lists:
-        print(f"node {_named(kl.node, state_bits)}: {len(kl.entries)} key(s)")
+    owned = sum(1 for state, kl in held for e in kl.entries if owns(state, e))
+    copies = sum(len(kl.entries) for _, kl in held) - owned
+    bits = held[0][0].id_bits if held else DEFAULT_ID_BITS
+    extra = f" and {copies} replica cop(ies)" if replicas else ""
+    print(f"{owned} key(s){extra} on {len(held)} node(s)")
+    for state, kl in held:
+        mine = [e for e in kl.entries if owns(state, e)]
+        theirs = len(kl.entries) - len(mine)
+        print(f"node {_named(kl.node, bits)}: {len(mine)} key(s)" + (f", {theirs} cop(ies)" if replicas else ""))
         for entry in sorted(kl.entries, key=_by_key):
-            print(f"  {entry.key} = {_value_text(entry.value)}  (version {entry.version})")
+            copy = "" if owns(state, entry) else ", copy"
+            print(f"  {entry.key} = {_value_text(entry.value)}  (version {entry.version}{copy})")
     sys.stdout.flush()
 
 
@@ -371,9 +489,11 @@ def put(
     node: NodeOpt = DEFAULT_NODE,
     timeout: TimeoutOpt = DEFAULT_TIMEOUT,
     as_json: JsonOpt = False,
+    consistency: WriteModeOpt = None,
 ) -> None:
-    """Store VALUE under KEY."""
-    _with_client(node, timeout, lambda c: do_put(c, key, value, as_json))
+    """Store VALUE under KEY (replicated as the ring's mode says)."""
+    mode = _consistency(consistency)
+    _with_client(node, timeout, lambda c: do_put(c, key, value, as_json, mode))
 
 
 @app.command()
@@ -382,9 +502,11 @@ def get(
     node: NodeOpt = DEFAULT_NODE,
     timeout: TimeoutOpt = DEFAULT_TIMEOUT,
     as_json: JsonOpt = False,
+    consistency: ReadModeOpt = None,
 ) -> None:
     """Print the value of KEY (exit 1 when it is not there)."""
-    _with_client(node, timeout, lambda c: do_get(c, key, as_json))
+    mode = _consistency(consistency)
+    _with_client(node, timeout, lambda c: do_get(c, key, as_json, mode))
 
 
 @app.command()
@@ -393,9 +515,11 @@ def delete(
     node: NodeOpt = DEFAULT_NODE,
     timeout: TimeoutOpt = DEFAULT_TIMEOUT,
     as_json: JsonOpt = False,
+    consistency: WriteModeOpt = None,
 ) -> None:
     """Delete KEY (exit 1 when it was not there)."""
-    _with_client(node, timeout, lambda c: do_delete(c, key, as_json))
+    mode = _consistency(consistency)
+    _with_client(node, timeout, lambda c: do_delete(c, key, as_json, mode))
 
 
 @app.command()
@@ -415,9 +539,22 @@ def query(
     node: NodeOpt = DEFAULT_NODE,
     timeout: TimeoutOpt = DEFAULT_TIMEOUT,
     as_json: JsonOpt = False,
+    replicas: Annotated[
+        bool,
+        typer.Option(
+            "--replicas",
+            help="KEY: every copy on the owner and its next k-1 successors, with versions, stale ones marked; "
+            "'*': the replica copies each node holds too.",
+        ),
+    ] = False,
+    k: Annotated[
+        int, typer.Option("--k", help="Replication factor of the ring, for --replicas (nodes do not report it).")
+    ] = DEFAULT_REPLICAS,
 ) -> None:
-    """Show KEY's value, owner and version; '*' lists all pairs grouped by node."""
-    _with_client(node, timeout, lambda c: do_query(c, key, as_json))
+    """Show KEY's value, owner and version; '*' lists all pairs grouped by owner."""
+    if k < 1:
+        raise CliFailure(f"--k must be at least 1, got {k}", EXIT_USAGE)
+    _with_client(node, timeout, lambda c: do_query(c, key, as_json, replicas, k))
 
 
 @app.command()
@@ -499,6 +636,7 @@ async def _run_node(address: str, join: str | None, config: ChordConfig, node_id
             raise CliFailure(f"could not serve on {address}: {_classify(exc)[1]}") from None
         me = runtime.node.ref
         print(f"node {format_id(me.id, config.id_bits)} listening on {me.address}", flush=True)
+        print(_replication_line(config), flush=True)
         ready = True
         for line in pending:
             print(line, flush=True)
@@ -526,6 +664,34 @@ async def _run_node(address: str, join: str | None, config: ChordConfig, node_id
             loop.remove_signal_handler(sig)
 
 
+DEFAULT_CONFIG = ChordConfig()
+
+
+def _check_replication(replicas: int, successors: int, consistency: str, repair_period: float) -> None:
+    """The ring-wide replication options, each refused with one line naming the option."""
+    if replicas < 1:
+        raise CliFailure(f"--replicas must be at least 1, got {replicas}", EXIT_USAGE)
+    if successors >= 1 and successors < replicas - 1:
+        raise CliFailure(
+            f"--replicas {replicas} needs --successors of at least {replicas - 1}, got {successors} "
+            "(the replicas are the owner's first k-1 successors)",
+            EXIT_USAGE,
+        )
+    if consistency not in CONSISTENCY_MODES:
+        raise CliFailure(f"--consistency must be {' or '.join(CONSISTENCY_MODES)}, got {consistency!r}", EXIT_USAGE)
+    if not repair_period > 0:
+        raise CliFailure(f"--repair-period must be positive, got {repair_period:g}", EXIT_USAGE)
+
+
+def _replication_line(config: ChordConfig) -> str:
+    if config.replicas == 1:
+        return "replication: off (k = 1, one copy of each key)"
+    return (
+        f"replication: k = {config.replicas} copies of each key, {config.consistency}, "
+        f"repair every {config.repair_period:g} s"
+    )
+
+
 @app.command()
 def node(
     host: Annotated[str, typer.Option(help="Host or IP to serve on.")] = "127.0.0.1",
@@ -537,6 +703,15 @@ def node(
     fix_fingers: Annotated[float, typer.Option(help="Fix-fingers period, seconds.")] = 0.5,
     check_predecessor: Annotated[float, typer.Option(help="Check-predecessor period, seconds.")] = 1.0,
     rpc_timeout: Annotated[float, typer.Option(help="Deadline of node-to-node RPCs, seconds.")] = 1.0,
+    replicas: Annotated[
+        int, typer.Option(help="Replication factor k of the ring: copies of each key (1 = no replication).")
+    ] = DEFAULT_CONFIG.replicas,
+    consistency: Annotated[
+        str, typer.Option(help="Replication mode of the ring: linearizable (chain replication) or eventual.")
+    ] = DEFAULT_CONFIG.consistency,
+    repair_period: Annotated[float, typer.Option(help="Anti-entropy period with each replica, seconds.")] = (
+        DEFAULT_CONFIG.repair_period
+    ),
     node_id: Annotated[str | None, typer.Option(help="Ring id (decimal or 0x-hex); default: address hash.")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the node's random choices.")] = None,
 ) -> None:
@@ -548,6 +723,7 @@ def node(
     except ValueError as exc:
         raise CliFailure(f"--host: {exc}", EXIT_USAGE) from None
     bootstrap = _address(join, "--join") if join is not None else None
+    _check_replication(replicas, successors, consistency, repair_period)
     try:
         config = ChordConfig(
             id_bits=id_bits,
@@ -556,6 +732,9 @@ def node(
             fix_fingers_period=fix_fingers,
             check_predecessor_period=check_predecessor,
             rpc_timeout=rpc_timeout,
+            replicas=replicas,
+            consistency="eventual" if consistency == "eventual" else "linearizable",
+            repair_period=repair_period,
         )
     except ValueError as exc:
         raise CliFailure(str(exc), EXIT_USAGE) from None
@@ -581,6 +760,7 @@ commands:
   delete <key>           delete a key
   query <key>            show a key's value, owner and version (alias: get)
   query *                list every pair in the ring, grouped by node
+  replicas <key>         every copy of a key with its version (k = 3), stale ones marked
   lookup <key>           show the owner of a key and the lookup path
   overlay                show the ring
   depart                 make the connected node leave the ring
@@ -614,6 +794,9 @@ def _shell_command(client: ChordClient, line: str) -> Coroutine[Any, Any, None] 
         case "query" | "get":
             need(1, "query <key> | query *")
             return do_query(client, args[0], False)
+        case "replicas":
+            need(1, "replicas <key>")
+            return do_query(client, args[0], False, replicas=True)
         case "lookup":
             need(1, "lookup <key>")
             return do_lookup(client, args[0], False)

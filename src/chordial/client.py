@@ -8,6 +8,13 @@ a one-line message naming the address involved::
     async with ChordClient("127.0.0.1:7001") as client:
         await client.put("colour", "blue")
         print(await client.get("colour"))
+        print(await client.get("colour", consistency="eventual"))  # any replica may answer
+        for node, entry in await client.replicas("colour"):  # every copy, owner first
+            print(node.address, entry.version if entry else "no copy")
+
+Reads take a ``consistency``: empty (the ring's own mode), ``"eventual"`` (any replica answers;
+allowed on every ring) or ``"linearizable"`` (at the key's head; refused by a ring that
+replicates eventually). Writes always follow the ring's mode.
 """
 
 from __future__ import annotations
@@ -17,7 +24,9 @@ from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
 from typing import Any, Protocol, TypeVar, cast
 
+from chordial.core.config import CONSISTENCY_MODES, Consistency
 from chordial.core.events import Event
+from chordial.core.ids import between_right_incl
 from chordial.core.messages import (
     Ack,
     ClientDelete,
@@ -25,7 +34,10 @@ from chordial.core.messages import (
     ClientLookup,
     ClientPut,
     DataReply,
+    Entry,
     ErrorReply,
+    Fetch,
+    FetchReply,
     GetState,
     KeyList,
     Leave,
@@ -41,6 +53,10 @@ from chordial.transport.base import Transport, TransportError
 R = TypeVar("R")
 
 DEFAULT_TIMEOUT = 5.0
+DEFAULT_REPLICAS = 3
+"""The replication factor assumed when asking for a key's copies (a node does not tell its ring's)."""
+PROBE_KEY = "chordial:consistency-probe"
+"""The key :meth:`ChordClient.ring_consistency` reads to learn the ring's mode."""
 
 
 class ChordialError(Exception):
@@ -156,31 +172,107 @@ class ChordClient:
 
     # ------------------------------------------------------------------------------ data
 
-    async def put(self, key: str, value: bytes | str) -> DataReply:
+    async def put(self, key: str, value: bytes | str, *, consistency: str | None = None) -> DataReply:
         """Store ``value`` under ``key`` (text is stored as UTF-8). Returns the owner's answer:
-        ``entry`` holds the new version."""
+        ``entry`` holds the new version.
+
+        Writes always follow the ring's mode. ``consistency``, when given, states the mode the
+        caller relies on: the write is refused (:class:`InvalidRequest`) unless the ring has it
+        (learnt with :meth:`ring_consistency`, one read more)."""
         data = value.encode("utf-8") if isinstance(value, str) else bytes(value)
+        if consistency is not None:
+            await self._require_write_mode(consistency)
         return await self._call(ClientPut(key, data), DataReply)
 
-    async def get_entry(self, key: str) -> DataReply:
-        """The owner's answer for ``key``: ``found`` tells whether a live value is there."""
-        return await self._call(ClientGet(key), DataReply)
+    async def get_entry(self, key: str, consistency: str = "") -> DataReply:
+        """The answer for ``key``: ``found`` tells whether a live value is there.
 
-    async def get(self, key: str) -> bytes:
-        """The value of ``key``; raises :class:`KeyNotFound` when it has none."""
-        reply = await self.get_entry(key)
+        ``consistency``: ``""`` reads in the ring's mode, ``"eventual"`` lets any replica of the
+        key answer (possibly with an older version), ``"linearizable"`` reads at the key's head
+        (a ring that replicates eventually refuses it: :class:`InvalidRequest`)."""
+        return await self._call(ClientGet(key, _read_mode(consistency)), DataReply)
+
+    async def get(self, key: str, consistency: str = "") -> bytes:
+        """The value of ``key``; raises :class:`KeyNotFound` when it has none (see
+        :meth:`get_entry` for ``consistency``)."""
+        reply = await self.get_entry(key, consistency)
         if not reply.found or reply.entry is None or reply.entry.deleted:
             raise KeyNotFound.for_key(key, address=self.address, owner=reply.owner)
         return reply.entry.value
 
-    async def delete(self, key: str) -> bool:
-        """Delete ``key``; returns whether it had a live value."""
+    async def delete(self, key: str, *, consistency: str | None = None) -> bool:
+        """Delete ``key``; returns whether it had a live value. ``consistency`` as for :meth:`put`."""
+        if consistency is not None:
+            await self._require_write_mode(consistency)
         reply = await self._call(ClientDelete(key), DataReply)
         return reply.found
 
     async def lookup(self, key: str) -> DataReply:
         """Find the owner of ``key`` without touching data: ``owner``, ``path``, ``hops``."""
         return await self._call(ClientLookup(key), DataReply)
+
+    # ------------------------------------------------------------------------------ replication
+
+    async def ring_consistency(self) -> Consistency:
+        """The ring's replication mode, ``"linearizable"`` or ``"eventual"``.
+
+        Nodes do not report their mode, so this asks for a linearizable read of
+        :data:`PROBE_KEY`, which only a ring that replicates eventually refuses (as invalid:
+        the key itself is valid on every ring). Costs one read."""
+        try:
+            await self._call(ClientGet(PROBE_KEY, "linearizable"), DataReply)
+        except InvalidRequest:
+            return "eventual"
+        return "linearizable"
+
+    async def _require_write_mode(self, consistency: str) -> None:
+        wanted = _read_mode(consistency)
+        if not wanted:
+            return
+        ring = await self.ring_consistency()
+        if wanted != ring:
+            hint = " (eventual reads are available on every ring)" if wanted == "eventual" else ""
+            raise InvalidRequest(
+                f"node {self.address}: writes follow the ring's mode, which is {ring}, not {wanted}{hint}",
+                address=self.address,
+            )
+
+    async def replica_group(self, key: str, k: int = DEFAULT_REPLICAS) -> list[NodeRef]:
+        """The nodes that should hold ``key`` on a ring of replication factor ``k``: its owner
+        (the head), then the first k − 1 nodes of the owner's successor list (fewer on a ring of
+        fewer than k nodes)."""
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        owner = (await self.lookup(key)).owner
+        state = await self.state(owner.address)
+        group = [state.node]
+        for successor in state.successors:
+            if len(group) >= k:
+                break
+            if all(successor.id != member.id for member in group):
+                group.append(successor)
+        return group
+
+    async def copy_at(self, address: str, key: str) -> Entry | None:
+        """The entry the node at ``address`` holds for ``key``, whether it owns the key or keeps
+        a replica of it (a tombstone for a deleted key; ``None`` when it holds nothing)."""
+        reply = await self._call(Fetch(key, replica=True), FetchReply, address)
+        return reply.entry
+
+    async def replicas(self, key: str, k: int = DEFAULT_REPLICAS) -> list[tuple[NodeRef, Entry | None]]:
+        """Every copy of ``key`` in its replica group (:meth:`replica_group`), owner first: each
+        node with the entry it holds (``None``: no copy there). Nodes of the group that do not
+        answer are left out; stale copies are those with a lower ``version`` than the highest."""
+        group = await self.replica_group(key, k)
+        results = await asyncio.gather(*(self.copy_at(ref.address, key) for ref in group), return_exceptions=True)
+        copies: list[tuple[NodeRef, Entry | None]] = []
+        for ref, result in zip(group, results, strict=True):
+            if isinstance(result, Unavailable):
+                continue
+            if isinstance(result, BaseException):
+                raise result
+            copies.append((ref, result))
+        return copies
 
     # ------------------------------------------------------------------------------ overlay
 
@@ -225,18 +317,27 @@ class ChordClient:
             return state
         return None
 
-    async def keys(self, include_deleted: bool = False) -> list[KeyList]:
+    async def keys(self, include_deleted: bool = False, include_replicas: bool = False) -> list[KeyList]:
         """The entries stored on every node of the overlay, one :class:`KeyList` per node in ring
-        order. Nodes that stop answering between the walk and the listing are left out."""
+        order: the keys each node owns, and with ``include_replicas`` the copies it holds for
+        other owners too. Nodes that stop answering between the walk and the listing are left out."""
+        return [kl for _, kl in await self.holdings(include_deleted, include_replicas)]
+
+    async def holdings(
+        self, include_deleted: bool = False, include_replicas: bool = False
+    ) -> list[tuple[NodeState, KeyList]]:
+        """Like :meth:`keys`, each list with the node's state from the walk (whose predecessor
+        tells which entries it owns: see :func:`owns`)."""
         ring = await self.overlay()
+        request = ListKeys(include_deleted, include_replicas)
         results = await asyncio.gather(
-            *(self._call(ListKeys(include_deleted), KeyList, s.node.address) for s in ring),
+            *(self._call(request, KeyList, s.node.address) for s in ring),
             return_exceptions=True,
         )
-        lists: list[KeyList] = []
-        for result in results:
+        lists: list[tuple[NodeState, KeyList]] = []
+        for state, result in zip(ring, results, strict=True):
             if isinstance(result, KeyList):
-                lists.append(result)
+                lists.append((state, result))
             elif isinstance(result, Unavailable):
                 continue
             elif isinstance(result, BaseException):
@@ -295,6 +396,19 @@ def ring_problems(states: Sequence[NodeState]) -> list[str]:
     return problems
 
 
+def owns(state: NodeState, entry: Entry) -> bool:
+    """Whether the node of ``state`` owns ``entry`` (its id lies in (predecessor, node]) rather
+    than holding a replica of it. A node that knows no predecessor owns everything it holds."""
+    pred = state.predecessor
+    return pred is None or between_right_incl(pred.id, entry.key_id, state.node.id)
+
+
+def _read_mode(consistency: str) -> str:
+    if consistency not in ("", *CONSISTENCY_MODES):
+        raise ValueError(f"consistency must be {' or '.join(CONSISTENCY_MODES)}, got {consistency!r}")
+    return consistency
+
+
 def _event_dict(item: object) -> dict[str, object]:
     if isinstance(item, Event):
         from chordial.transport.codec import event_to_dict
@@ -315,12 +429,15 @@ def _error_for(reply: ErrorReply, address: str) -> ChordialError:
 
 
 __all__ = [
+    "DEFAULT_REPLICAS",
     "DEFAULT_TIMEOUT",
+    "PROBE_KEY",
     "ChordClient",
     "ChordialError",
     "ClientError",
     "InvalidRequest",
     "KeyNotFound",
     "Unavailable",
+    "owns",
     "ring_problems",
 ]

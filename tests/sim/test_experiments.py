@@ -11,8 +11,9 @@ import pytest
 from chordial.sim.experiments import EXPERIMENTS, Check, Experiment, ExperimentResult, read_csv_rows
 
 # rows each small-scale CSV holds: N = 2^3…2^10; ten key counts + five virtual-node settings;
-# p = 0…0.5; two churn rates
-EXPECTED_ROWS = {"path-length": 8, "load-balance": 15, "mass-failure": 6, "churn": 2}
+# p = 0…0.5; two churn rates; two modes × (all reads + six read-delay bins)
+EXPECTED_ROWS = {"path-length": 8, "load-balance": 15, "mass-failure": 6, "churn": 2, "staleness": 14}
+LOOKUP_EXPERIMENTS = {"path-length", "mass-failure", "churn"}
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -51,7 +52,7 @@ def test_small_scale_reproduces_the_paper(name: str, tmp_path: Path) -> None:
     assert result.csv_path == tmp_path / name / f"{name}.csv"
     text = result.csv_path.read_text()
     assert text.startswith("# "), "the CSV starts with comment lines saying what is counted"
-    if name != "load-balance":
+    if name in LOOKUP_EXPERIMENTS:
         assert "hops - 1" in text, "lookup experiments say which hop count they report"
     rows = read_csv_rows(result.csv_path)
     assert len(rows) == EXPECTED_ROWS[name]
@@ -92,3 +93,19 @@ def test_check_rules() -> None:
     assert Check.at_most("y", 0.01, 0.0, 0.01).passed
     assert not Check.at_most("y", 0.02, 0.0, 0.01).passed
     assert "FAIL" in str(Check.at_most("y", 0.02, 0.0, 0.01))
+
+
+def test_staleness_rows_and_same_seed_same_numbers(tmp_path: Path) -> None:
+    first = EXPERIMENTS["staleness"].run("small", 2, tmp_path / "a")
+    again = EXPERIMENTS["staleness"].run("small", 2, tmp_path / "b")
+    assert first.csv_path.read_text() == again.csv_path.read_text()
+    rows = read_csv_rows(first.csv_path)
+    assert [row["part"] for row in rows] == ["linearizable"] * 7 + ["eventual"] * 7
+    for mode in ("linearizable", "eventual"):
+        overall, *bins = [row for row in rows if row["part"] == mode]
+        assert overall["all_delays"] == "1" and all(row["all_delays"] == "0" for row in bins)
+        # the bins split the reads that follow an acknowledged write
+        assert sum(int(row["reads"]) for row in bins) <= int(overall["reads"])
+        assert int(overall["fresh"]) + int(overall["stale"]) == int(overall["reads"])
+    lin = next(row for row in rows if row["part"] == "linearizable")
+    assert float(lin["fresh_fraction"]) == 1.0 and lin["stale"] == "0" and lin["history_linearizable"] == "1"

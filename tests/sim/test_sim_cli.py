@@ -65,9 +65,29 @@ def test_run_from_joins_with_a_dataset_file(tmp_path: Path) -> None:
     assert summary["keys_per_node"]["total"] == 50
 
 
+def test_run_with_replication_options() -> None:
+    args = ("run", *SMALL, "--workload-rate", "2", "--mix", "get=1,put=1")
+    done = sim_cli(*args, "--replicas", "5", "--consistency", "eventual", "--repair-period", "10", "--json")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["replication"] == {"replicas": 5, "consistency": "eventual", "repair_period": 10.0}
+    assert "--replicas 5 --consistency eventual --repair-period 10.0" in summary["command"]
+    assert summary["messages"]["by_type"]["Replicate"] > 0
+    text = sim_cli(*args)
+    assert text.returncode == 0, text.stderr
+    assert "k = 3, linearizable, repair every 30 s" in text.stdout
+    off = sim_cli("run", *SMALL, "--replicas", "1", "--json")
+    assert json.loads(off.stdout)["replication"]["replicas"] == 1
+    assert "off (k = 1)" in sim_cli("run", *SMALL, "--replicas", "1").stdout
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
+        (("--replicas", "0"), "--replicas must be at least 1, got 0"),
+        (("--replicas", "6"), "--replicas 6 needs --successors of at least 5, got 4"),
+        (("--consistency", "strong"), "--consistency must be one of linearizable, eventual, got 'strong'"),
+        (("--repair-period", "0"), "--repair-period must be positive"),
         (("--nodes", "0"), "--nodes must be at least 1"),
         (("--latency", "fast"), "--latency must be one of constant, uniform, wan"),
         (("--loss", "1.5"), "--loss must be in [0, 1)"),

@@ -518,7 +518,9 @@ class ChordNode:
                 yield Sleep(self.config.retry_backoff / 4)
         moving = self.store.copy_outside(new.id, self.id) if replicated else self.store.pop_outside(new.id, self.id)
         try:
-            yield Call(new, TransferKeys(self.ref, tuple(moving)), self.config.rpc_timeout)
+            # ``old`` bounds the range handed over: a newcomer that joined behind another
+            # concurrent joiner learns here that its predecessor is not the node it joined through.
+            yield Call(new, TransferKeys(self.ref, tuple(moving), predecessor=old), self.config.rpc_timeout)
         except PeerFailed:
             self.peer_failed(new, "transfer")
             if not replicated:
@@ -542,6 +544,10 @@ class ChordNode:
             self.emit(KeysTransferred(self.now, self.ref, request.sender, adopted, False, reason))
         if not request.leaving:
             self.awaiting_handoff = False
+            bound, pred = request.predecessor, self.predecessor
+            if bound is not None and bound.id != self.id and (pred is None or between(pred.id, bound.id, self.id)):
+                self.predecessor = bound  # a closer predecessor than the one this node joined with
+                self.emit(PredecessorChanged(self.now, self.ref, pred, bound))
             return Ack()
         pred = self.predecessor
         if pred is None or pred.id == request.sender.id:
@@ -698,7 +704,8 @@ class ChordNode:
             # cleared serves what reaches it, but must not claim every key it is asked about.
             if self.owns(kid) and (self.predecessor is not None or not self.successors):
                 self.emit(LookupCompleted(self.now, self.ref, kid, (self.ref,), 0, purpose))
-                return LookupResult(kid, self.ref, self.predecessor or self.ref, tuple(self.successors), (self.ref,), 0)
+                group = (self.ref, *self.successors)  # owner first, as a remote answer lists them
+                return LookupResult(kid, self.ref, self.predecessor or self.ref, group, (self.ref,), 0)
             asker, step = self.ref, self.find_step(kid)
         else:
             asker, step = self.ref, StepReply(False, (start,))

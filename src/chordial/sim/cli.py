@@ -30,7 +30,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from chordial.core.config import ChordConfig
+from chordial.core.config import CONSISTENCY_MODES, ChordConfig
 from chordial.core.events import Event
 from chordial.sim.metrics import summarize
 from chordial.sim.models import OPS, Dataset, LifetimeChurn, PoissonChurn, ScriptedChurn, Workload
@@ -119,6 +119,9 @@ class RunSpec:
     fix_fingers: float = 30.0
     check_predecessor: float = 30.0
     rpc_timeout: float = 0.5
+    replicas: int = 3
+    consistency: str = "linearizable"
+    repair_period: float = 30.0
     latency: str = "constant"
     latency_ms: float | None = None
     loss: float = 0.0
@@ -151,6 +154,9 @@ class RunSpec:
             fix_fingers_period=self.fix_fingers,
             check_predecessor_period=self.check_predecessor,
             rpc_timeout=self.rpc_timeout,
+            replicas=self.replicas,
+            consistency="eventual" if self.consistency == "eventual" else "linearizable",
+            repair_period=self.repair_period,
         )
 
     def latency_model(self) -> LatencyModel:
@@ -194,8 +200,15 @@ class RunSpec:
             raise SimUsageError(f"--nodes {self.nodes} do not fit in a {self.id_bits}-bit ring")
         if self.successors < 1:
             raise SimUsageError(f"--successors must be at least 1, got {self.successors}")
+        if self.replicas < 1:
+            raise SimUsageError(f"--replicas must be at least 1, got {self.replicas}")
+        if self.successors < self.replicas - 1:
+            raise SimUsageError(
+                f"--replicas {self.replicas} needs --successors of at least {self.replicas - 1}, got {self.successors}"
+            )
+        one_of("consistency", self.consistency, CONSISTENCY_MODES)
         positive("duration", self.duration)
-        for name in ("stabilize", "fix-fingers", "check-predecessor", "rpc-timeout", "join-interval"):
+        for name in ("stabilize", "fix-fingers", "check-predecessor", "rpc-timeout", "repair-period", "join-interval"):
             positive(name, getattr(self, name.replace("-", "_")))
         one_of("latency", self.latency, ("constant", "uniform", "wan"))
         if self.latency_ms is not None:
@@ -295,6 +308,11 @@ class SimRun:
 
     def summary(self) -> dict[str, Any]:
         out = summarize(self.sim, self.workload, self.wall_seconds, churn=self.churn)
+        out["replication"] = {
+            "replicas": self.spec.replicas,
+            "consistency": self.spec.consistency,
+            "repair_period": self.spec.repair_period,
+        }
         out["digest"] = self.digest()
         out["simulator"]["recorded_events"] = self.event_count
         out["command"] = self.spec.command()
@@ -412,6 +430,15 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
         run.add_row("wall time", f"{sim['wall_seconds']:.2f} s")
         run.add_row("events / s", f"{_fmt(sim['events_per_second'])}")
         run.add_row("virtual / wall", f"{_fmt(sim['virtual_per_wall'])}×")
+    replication = summary.get("replication")
+    if replication is not None:
+        k = replication["replicas"]
+        run.add_row(
+            "replication",
+            "off (k = 1)"
+            if k == 1
+            else f"k = {k}, {replication['consistency']}, repair every {_fmt(replication['repair_period'])} s",
+        )
     run.add_row("digest", summary.get("digest", "-")[:16])
     console.print(run)
 
@@ -560,6 +587,9 @@ def run_command(
     fix_fingers: Annotated[float, typer.Option(help="Fix-fingers period, virtual s.")] = 30.0,
     check_predecessor: Annotated[float, typer.Option(help="Check-predecessor period, virtual s.")] = 30.0,
     rpc_timeout: Annotated[float, typer.Option(help="RPC deadline, virtual s.")] = 0.5,
+    replicas: Annotated[int, typer.Option(help="Replication factor k: copies of each key (1 = none).")] = 3,
+    consistency: Annotated[str, typer.Option(help="Replication mode: linearizable | eventual.")] = "linearizable",
+    repair_period: Annotated[float, typer.Option(help="Anti-entropy period, virtual s.")] = 30.0,
     latency: Annotated[str, typer.Option(help="constant | uniform (±50%) | wan (log-normal, σ 0.5).")] = "constant",
     latency_ms: Annotated[
         float | None, typer.Option(help="One-way delay (wan: median) in ms; default 50, wan 100.")
@@ -606,6 +636,9 @@ def run_command(
         fix_fingers=fix_fingers,
         check_predecessor=check_predecessor,
         rpc_timeout=rpc_timeout,
+        replicas=replicas,
+        consistency=consistency,
+        repair_period=repair_period,
         latency=latency,
         latency_ms=latency_ms,
         loss=loss,

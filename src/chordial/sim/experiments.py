@@ -246,10 +246,20 @@ class _Tally:
     wrong_served: int = 0  # ...but the node it named still holds the key's range (see _serving_owner)
     hops: list[int] = field(default_factory=list)
     timeouts: int = 0
+    pending: dict[int, ChordNode] = field(default_factory=dict)  # unfinished lookups by number: origin
 
     @property
     def completed(self) -> int:
         return self.errors + len(self.hops)
+
+    @property
+    def abandoned(self) -> int:
+        """Unfinished lookups whose starting node crashed: they died with it (a crashed node's
+        procedures stop), so they count as neither successes nor failures."""
+        return sum(1 for node in self.pending.values() if node.status == "stopped")
+
+    def settled(self) -> bool:
+        return self.completed + self.abandoned == self.issued
 
     @property
     def bad(self) -> int:
@@ -276,10 +286,13 @@ class _Workload:
     tally: _Tally = field(default_factory=_Tally)
 
     def issue(self, node: ChordNode, kid: int) -> None:
+        number = self.tally.issued
         self.tally.issued += 1
+        self.tally.pending[number] = node
         tally, sim = self.tally, self.sim
 
         def finished(value: Any, failure: BaseException | None) -> None:
+            del tally.pending[number]
             if failure is not None or value is None:
                 tally.errors += 1
                 return
@@ -1006,8 +1019,8 @@ def _under_churn(setup: _ChurnSetup, rate: float, rng: random.Random) -> Row:
     poisson(setup.lookup_rate, lookup, setup.warmup)
     tally = workload.tally
     sim.run(setup.end)
-    sim.scheduler.run_until(setup.end + 120.0, stop=lambda: tally.completed == tally.issued)
-    if tally.completed != tally.issued:
+    sim.scheduler.run_until(setup.end + 120.0, stop=tally.settled)
+    if not tally.settled():
         raise RuntimeError("lookups still running at the end of the experiment")
     fingers = tally.fingers()
     return {
@@ -1175,6 +1188,17 @@ def _churn(scale: Scale, seed: int, out_dir: Path) -> ExperimentResult:
     return ExperimentResult(name, csv_path, png_path, summary, checks)
 
 
+# ---------------------------------------------------------------------------------- 5. staleness
+
+
+def _staleness(scale: Scale, seed: int, out_dir: Path) -> ExperimentResult:
+    """Reads that return the last written value, linearizable vs eventual (see
+    :func:`chordial.sim.exp_staleness.staleness`; imported here, as it builds on this module)."""
+    from chordial.sim.exp_staleness import staleness
+
+    return staleness(scale, seed, out_dir)
+
+
 # ---------------------------------------------------------------------------------- registry
 
 EXPERIMENTS: dict[str, Experiment] = {
@@ -1190,6 +1214,11 @@ EXPERIMENTS: dict[str, Experiment] = {
             _mass_failure,
         ),
         Experiment("churn", "ToN'03 Table III: lookups under continuous joins and crashes", _churn),
+        Experiment(
+            "staleness",
+            "Replication: fraction of reads returning the last written value, linearizable vs eventual (k = 3)",
+            _staleness,
+        ),
     )
 }
 

@@ -248,8 +248,8 @@ class Simulation:
 
     def _advance(self, task: _Task, value: Any, failure: BaseException | None) -> None:
         node = task.node
-        if node.status == "stopped" and self.nodes.get(node.ref.address) is not node:
-            return  # the node was replaced by a restart: this procedure died with it
+        if node.status == "stopped":
+            return  # the node crashed or left: its procedures died with it (their callers time out)
         node.now = self.scheduler.now
         try:
             effect = task.gen.throw(failure) if failure is not None else task.gen.send(value)
@@ -290,10 +290,21 @@ class Simulation:
         target.now = self.scheduler.now
         result = target.handle(call.request)
         if isinstance(result, Generator):
+            # The serving procedure may never end (its node crashes midway): the caller's
+            # deadline then decides, exactly once, whichever comes first.
+            settled = [False]
 
             def replied(reply: Any, failure: BaseException | None) -> None:
-                self._reply(task, call, target, reply if failure is None else error_reply(failure), sent_at)
+                if not settled[0]:
+                    settled[0] = True
+                    self._reply(task, call, target, reply if failure is None else error_reply(failure), sent_at)
 
+            def expired() -> None:
+                if not settled[0]:
+                    settled[0] = True
+                    self._advance(task, None, PeerFailed(call.target, "timed out"))
+
+            self.scheduler.at(sent_at + call.timeout, expired)
             self.spawn(target, result, replied)
         else:
             self._reply(task, call, target, result, sent_at)
