@@ -323,7 +323,8 @@ class _KeySearch:
     def _canon(self, state: object, mask: int) -> object:
         """The register as far as the future can tell: a value no pending get reads is as good
         as any other such value (configurations that differ only there are merged)."""
-        return state if self.readers.get(state, 0) & ~mask else _UNREAD  # type: ignore[arg-type]
+        readers = self.readers.get(state, 0) if state is None or isinstance(state, bytes) else 0
+        return state if readers & ~mask else _UNREAD
 
     def _strands(self, value: object, mask: int) -> bool:
         """Whether leaving ``value`` now strands a get: one that read it is still to be
