@@ -30,6 +30,7 @@ from chordial.transport.grpc import GrpcTransport
 
 RING_SIZE = 6
 K = 3
+SUCCESSORS = 4  # chordial node's default successor-list length
 NODE_ARGS = (
     "--stabilize", "0.2", "--fix-fingers", "0.2", "--check-predecessor", "0.3", "--rpc-timeout", "0.5",
     "--repair-period", "0.5", "--replicas", str(K), "--consistency", "linearizable",
@@ -113,7 +114,8 @@ async def wait_for_ring(client: ChordClient, size: int, timeout: float) -> list[
             last = str(exc)
         else:
             problems = ring_problems(states)
-            if len(states) == size and not problems:
+            full = all(len(s.successors) == min(SUCCESSORS, size - 1) for s in states)  # the replicas' places
+            if len(states) == size and not problems and full:
                 return states
             last = f"{len(states)} nodes, {problems[:2]}"
         await asyncio.sleep(0.1)

@@ -33,7 +33,10 @@ def test_small_scale_passes_its_checks(tmp_path: Path) -> None:
     for k in exp_replication.KS:
         lin, ev = by[("virtual linearizable put", k)], by[("virtual eventual put", k)]
         assert float(lin["replicate_per_op"]) == float(ev["replicate_per_op"]) == k - 1
-        assert int(lin["ok"]) == int(lin["ops"]) and int(ev["ok"]) == int(ev["ops"])
+        for op in ("put", "get"):
+            for mode in ("linearizable", "eventual"):
+                done = by[(f"virtual {mode} {op}", k)]
+                assert int(done["ok"]) == int(done["ops"]), (mode, op, k)
     slow, fast = by[("virtual linearizable put", 5)], by[("virtual eventual put", 5)]
     assert float(slow["lat_mean_ms"]) > float(fast["lat_p99_ms"])  # four round trips up and down the chain
 

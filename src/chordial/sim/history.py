@@ -12,6 +12,8 @@ crashed node sends nothing), records the operation without a return: its outcome
 Stale reads are counted exactly from versions: a get is stale when the version it returned is
 older than the newest version some write of that key had been acknowledged with before the get
 was invoked. Each one is passed to ``sim.listeners`` as a :class:`~chordial.core.events.StaleRead`.
+(Versions only go back when a node that lacks acknowledged writes becomes a key's head; the reads
+that follow count as stale until the versions catch up — loudly, as such a takeover deserves.)
 
 :class:`ReplicaSafeChurn` is churn that a k-way replicated ring is meant to survive: Zave's
 assumptions hold, and no k ring-consecutive nodes fail within a recovery window.
@@ -33,7 +35,7 @@ from chordial.sim.linearizability import OP_KINDS, Operation, OpKind
 from chordial.sim.models import may_fail, model_rng
 from chordial.sim.world import Simulation
 
-__all__ = ["HistoryRecorder", "Record", "ReplicaSafeChurn"]
+__all__ = ["HistoryRecorder", "HistoryStats", "Record", "ReplicaSafeChurn"]
 
 DEFAULT_MIX: Mapping[str, float] = {"put": 0.4, "get": 0.5, "delete": 0.1}
 
@@ -221,9 +223,9 @@ class HistoryRecorder:
             return
         kind = self.rng.choices(self._kinds, self._weights)[0]
         key = client.keys[self.rng.randrange(len(client.keys))]
-        self.issue(client, kind, key)
+        self._issue(client, kind, key)
 
-    def issue(self, client: _Client, kind: OpKind, key: str) -> Record | None:
+    def _issue(self, client: _Client, kind: OpKind, key: str) -> Record | None:
         """Send one operation for ``client`` now (it must be idle)."""
         if client.busy:
             raise RuntimeError(f"client {client.number} already has an operation in flight")
