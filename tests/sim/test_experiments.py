@@ -12,7 +12,14 @@ from chordial.sim.experiments import EXPERIMENTS, Check, Experiment, ExperimentR
 
 # rows each small-scale CSV holds: N = 2^3…2^10; ten key counts + five virtual-node settings;
 # p = 0…0.5; two churn rates; two modes × (all reads + six read-delay bins)
-EXPECTED_ROWS = {"path-length": 8, "load-balance": 15, "mass-failure": 6, "churn": 2, "staleness": 14}
+EXPECTED_ROWS = {
+    "path-length": 8,
+    "load-balance": 15,
+    "mass-failure": 6,
+    "churn": 2,
+    "staleness": 14,
+    "replication-throughput": 12,
+}
 LOOKUP_EXPERIMENTS = {"path-length", "mass-failure", "churn"}
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

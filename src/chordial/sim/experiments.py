@@ -1199,6 +1199,14 @@ def _staleness(scale: Scale, seed: int, out_dir: Path) -> ExperimentResult:
     return staleness(scale, seed, out_dir)
 
 
+def _replication_throughput(scale: Scale, seed: int, out_dir: Path) -> ExperimentResult:
+    """Write and read throughput and latency for k = 1, 3, 5 in both modes (see
+    :func:`chordial.sim.exp_replication.replication_throughput`)."""
+    from chordial.sim.exp_replication import replication_throughput
+
+    return replication_throughput(scale, seed, out_dir)
+
+
 # ---------------------------------------------------------------------------------- registry
 
 EXPERIMENTS: dict[str, Experiment] = {
@@ -1218,6 +1226,11 @@ EXPERIMENTS: dict[str, Experiment] = {
             "staleness",
             "Replication: fraction of reads returning the last written value, linearizable vs eventual (k = 3)",
             _staleness,
+        ),
+        Experiment(
+            "replication-throughput",
+            "Replication: write/read throughput and latency for k = 1, 3, 5, linearizable vs eventual",
+            _replication_throughput,
         ),
     )
 }
