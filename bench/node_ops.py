@@ -106,7 +106,7 @@ async def measure(
 
 
 async def bench_size(size: int, ops: int) -> list[Figures]:
-    config = ChordConfig()
+    config = ChordConfig(replicas=1)  # the single-copy baseline; bench/replication.py measures k > 1
     nodes = await start_ring(size, config)
     client = GrpcTransport()
     rng = random.Random(size)
