@@ -1,0 +1,106 @@
+import { useEffect, useRef } from "react";
+import uPlot from "uplot";
+import { emptySeries, type ChordState, type StatsSeries } from "../reducer";
+
+interface ChartDef {
+  title: string;
+  unit: string;
+  series: { label: string; col: keyof StatsSeries; colour: string }[];
+}
+
+const CHARTS: ChartDef[] = [
+  {
+    title: "Operations",
+    unit: "ops/s",
+    series: [
+      { label: "ops/s", col: "ops", colour: "#60a5fa" },
+      { label: "lookups/s", col: "lookups", colour: "#34d399" },
+    ],
+  },
+  {
+    title: "Lookup hops",
+    unit: "hops",
+    series: [
+      { label: "mean", col: "hopsMean", colour: "#fbbf24" },
+      { label: "p99", col: "hopsP99", colour: "#f87171" },
+    ],
+  },
+  {
+    title: "Failures (cumulative)",
+    unit: "count",
+    series: [
+      { label: "failures", col: "failures", colour: "#f87171" },
+      { label: "timeouts", col: "timeouts", colour: "#fb923c" },
+      { label: "stale reads", col: "staleReads", colour: "#c084fc" },
+    ],
+  },
+  {
+    title: "Keys per node",
+    unit: "keys",
+    series: [
+      { label: "min", col: "keysMin", colour: "#94a3b8" },
+      { label: "mean", col: "keysMean", colour: "#60a5fa" },
+      { label: "p99", col: "keysP99", colour: "#fbbf24" },
+      { label: "max", col: "keysMax", colour: "#f87171" },
+    ],
+  },
+];
+
+function dataOf(def: ChartDef, s: StatsSeries): uPlot.AlignedData {
+  return [s.time, ...def.series.map((x) => s[x.col] as (number | null)[])];
+}
+
+function Chart({ def, stats }: { def: ChartDef; stats: StatsSeries }) {
+  const host = useRef<HTMLDivElement | null>(null);
+  const plot = useRef<uPlot | null>(null);
+
+  useEffect(() => {
+    const el = host.current;
+    if (!el) return;
+    const axis = { stroke: "#94a3b8", grid: { stroke: "#1e293b" }, ticks: { stroke: "#334155" } };
+    const opts: uPlot.Options = {
+      width: Math.max(200, el.clientWidth),
+      height: Math.max(100, el.clientHeight - 30),
+      legend: { show: true, live: false },
+      cursor: { drag: { x: false, y: false } },
+      scales: { x: { time: false } },
+      axes: [
+        { ...axis, label: "", values: (_u, ticks) => ticks.map((t) => `${t}s`) },
+        { ...axis, size: 44 },
+      ],
+      series: [{ label: "t" }, ...def.series.map((x) => ({ label: x.label, stroke: x.colour, width: 1.5, spanGaps: false }))],
+    };
+    const u = new uPlot(opts, dataOf(def, emptySeries()), el);
+    plot.current = u;
+    const ro = new ResizeObserver(() => u.setSize({ width: Math.max(200, el.clientWidth), height: Math.max(100, el.clientHeight - 30) }));
+    ro.observe(el);
+    return () => {
+      ro.disconnect();
+      u.destroy();
+      plot.current = null;
+    };
+  }, [def]);
+
+  useEffect(() => {
+    plot.current?.setData(dataOf(def, stats));
+  }, [def, stats]);
+
+  return (
+    <div className="chart">
+      <div className="chart-title">
+        {def.title} <span className="unit">[{def.unit}]</span>
+      </div>
+      <div className="chart-body" ref={host} />
+    </div>
+  );
+}
+
+export function Charts({ chord }: { chord: ChordState }) {
+  return (
+    <div className="chart-row" data-testid="charts">
+      {CHARTS.map((def) => (
+        <Chart key={def.title} def={def} stats={chord.stats} />
+      ))}
+    </div>
+  );
+}
