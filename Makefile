@@ -6,13 +6,13 @@ export UV_PYTHON_DOWNLOADS := never
 UV := python3 -m uv
 RUN := $(UV) run --locked
 
-.PHONY: setup demo test lint typecheck proto proto-check bench experiments clean
+.PHONY: setup demo test lint typecheck proto proto-check bench experiments clean web web-test chromium
 
 setup:
 	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check uv
 	@$(UV) sync --locked --quiet
 
-demo: setup
+demo: setup web
 	$(RUN) python -m chordial.demo
 
 lint: setup
@@ -28,8 +28,28 @@ proto:
 proto-check: setup
 	$(RUN) python scripts/gen_proto.py --check
 
-test: lint typecheck proto-check
+test: lint typecheck proto-check web web-test chromium
 	$(RUN) pytest -q
+
+# The web client (web/): npm ci when the lock file changed, vite build when a source did.
+WEB_SOURCES := $(shell find web/src web/index.html web/vite.config.ts web/tsconfig.json -type f 2>/dev/null)
+
+web: web/dist/index.html
+
+web/node_modules/.installed: web/package.json web/package-lock.json
+	@command -v npm >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq nodejs npm)
+	cd web && npm ci --no-audit --no-fund
+	@touch $@
+
+web/dist/index.html: web/node_modules/.installed $(WEB_SOURCES)
+	cd web && npm run build
+
+web-test: web/node_modules/.installed
+	cd web && npm test
+
+# Debian's chromium for the browser end-to-end tests (tests/e2e).
+chromium:
+	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium)
 
 bench: setup
 	$(RUN) python bench/node_ops.py
