@@ -853,6 +853,57 @@ def shell(node: NodeOpt = DEFAULT_NODE, timeout: TimeoutOpt = DEFAULT_TIMEOUT) -
             runner.run(client.close())
 
 
+# ------------------------------------------------------------------------------------------ conductor
+
+
+@app.command()
+def conductor(
+    host: Annotated[str, typer.Option(help="Address to bind (127.0.0.1 by default; elsewhere is explicit).")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(help="HTTP port of the web client, the API and /ws.")] = 4321,
+    start: Annotated[
+        bool, typer.Option("--start/--no-start", help="Start a default virtual simulation right away.")
+    ] = False,
+    web_dist: Annotated[
+        str | None, typer.Option("--web-dist", help="Folder of the built web client (default: web/dist).")
+    ] = None,
+) -> None:
+    """Serve the conductor: the web client, the REST control API (OpenAPI at /docs) and /ws."""
+    from pathlib import Path
+
+    import uvicorn
+
+    from chordial.conductor.app import DEFAULT_WEB_DIST, create_app
+    from chordial.conductor.live import kill_all_workers
+    from chordial.conductor.protocol import Params
+    from chordial.conductor.session import Session
+
+    application = create_app(Session(), Path(web_dist) if web_dist else DEFAULT_WEB_DIST, Params() if start else None)
+    print(f"Chordial conductor on http://{format_address(host, port)}/ (API: /docs)", flush=True)
+    try:
+        uvicorn.run(application, host=host, port=port, log_level="warning", ws="websockets-sansio", ws_max_size=1 << 20)
+    finally:
+        kill_all_workers()
+
+
+@app.command()
+def gateway(
+    node: NodeOpt = DEFAULT_NODE,
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="HTTP port.")] = 8080,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
+) -> None:
+    """Serve GET/PUT/DELETE /api/kv/{key} (JSON) in front of the ring reached through --node."""
+    import uvicorn
+
+    from chordial.conductor.gateway import create_gateway
+
+    address = check_address(node)
+    print(f"Chordial gateway on http://{format_address(host, port)}/api/kv/{{key}} -> {address}", flush=True)
+    uvicorn.run(create_gateway(address, timeout), host=host, port=port, log_level="warning")
+
+
 # ------------------------------------------------------------------------------------------ demo
 
 
