@@ -4,9 +4,9 @@ Histories of client operations are recorded under churn (crashes, joins, gracefu
 message loss and partitions, and judged by the linearizability checker; durability is checked
 by reading every key back; eventual mode by looking into the replicas' stores.
 
-Every sweep names its seed on failure with the command that replays it. Failures that come from
-known bugs in the core are marked ``xfail(strict=True)`` with the bug in the reason; each of
-those bugs also has a minimal deterministic reproduction at the end of this file.
+Every sweep names its seed on failure with the command that replays it. The bugs these sweeps
+found each have a minimal deterministic reproduction at the end of this file; the one design
+limit (no quorum under partitions) is marked ``xfail(strict=True)`` with the reason.
 """
 
 from __future__ import annotations
@@ -49,21 +49,6 @@ CONFIG = ChordConfig(
 )
 LATENCY = LatencyModel("uniform", low=0.01, high=0.05)
 THIS = "tests/sim/test_replication_sim.py"
-
-BUG_NO_PREDECESSOR = (
-    "core bug: a node whose predecessor was cleared (check_predecessor after a crash) owns every key "
-    "(ChordNode.owns returns True when predecessor is None) and serves reads and writes for keys outside its "
-    "range from whatever it holds — see test_a_node_without_predecessor_serves_only_its_own_range"
-)
-BUG_RETRIED_WRITE = (
-    "core bug: a write whose reply is lost is retried by _data_op and applied a second time, as a new version "
-    "after writes that followed it — see test_a_write_retried_after_a_lost_reply_is_applied_once"
-)
-BUG_SKIPPED_REPLICA = (
-    "core bug: a chain write skips a replica whose Replicate timed out; if the head then fails, that replica "
-    "takes over and serves the older version (take_over pushes, never pulls) — see "
-    "test_a_replica_skipped_by_a_write_does_not_serve_it_stale_after_the_head_fails"
-)
 
 
 def replay(test: str, seed: int) -> str:
@@ -159,11 +144,7 @@ SEEDS = range(20)
 # Seeds whose history is not linearizable because of a known core bug (strict: once the bug is
 # fixed they pass, and the mark must go).
 JOIN_FAILURES: dict[int, str] = {}
-CRASH_FAILURES = {
-    # both: a node with no predecessor answered "not found" (version 0) as owner of a key it never held
-    6: BUG_NO_PREDECESSOR,
-    18: BUG_NO_PREDECESSOR,
-}
+CRASH_FAILURES: dict[int, str] = {}
 
 
 def sweep(seeds: range, known: dict[int, str]) -> list[Any]:
@@ -193,7 +174,6 @@ def test_linearizable_under_crashes_joins_and_leaves(seed: int) -> None:
     )
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=f"{BUG_RETRIED_WRITE}; also {BUG_SKIPPED_REPLICA}")
 def test_linearizable_under_message_loss() -> None:
     failed = []
     for seed in range(10):
@@ -391,9 +371,8 @@ def partition_run(seed: int, isolation: float, clients_everywhere: bool) -> tupl
 @pytest.mark.xfail(
     strict=True,
     raises=AssertionError,
-    reason="design limit: an isolated node drops every successor it cannot reach within a few stabilize rounds, "
-    "then believes it is alone, owns every key and serves its clients from its own store (no quorum); Chord "
-    "cannot merge two rings, so after the heal it stays a ring of one for good",
+    reason="design limit (no quorum): an isolated node keeps serving its own old range to the clients that still "
+    "reach it, while the rest of the ring has taken that range over — two heads for one range until the heal",
 )
 def test_partition_isolating_one_node_that_clients_still_reach() -> None:
     failed = []
@@ -404,12 +383,12 @@ def test_partition_isolating_one_node_that_clients_still_reach() -> None:
     assert not failed, "\n".join(failed)
 
 
-@pytest.mark.xfail(
-    strict=True, raises=AssertionError, reason="design limit: Chord's stabilize cannot merge two rings (see above)"
-)
 def test_an_isolated_node_rejoins_the_ring_after_the_heal() -> None:
-    _, victim = partition_run(0, 5.0, clients_everywhere=False)
+    """A node that lost every successor rejoins through the nodes it knew, instead of staying
+    a ring of one that owns every key (Chord cannot merge two rings once they have formed)."""
+    run, victim = partition_run(0, 5.0, clients_everywhere=False)
     assert victim.successors, "the isolated node is a ring of one"
+    assert run.sim.correctness()["successors"] == 1.0
 
 
 def test_a_short_isolation_is_survived_even_with_clients_on_both_sides() -> None:
@@ -420,10 +399,7 @@ def test_a_short_isolation_is_survived_even_with_clients_on_both_sides() -> None
         assert victim.successors
 
 
-PARTITION_FAILURES = {
-    4: "after the heal the isolated node, a ring of one with no predecessor (so it owns every key: "
-    f"{BUG_NO_PREDECESSOR}), takes a write routed to it by a node whose routing state still names it",
-}
+PARTITION_FAILURES: dict[int, str] = {}
 
 
 @pytest.mark.parametrize("seed", sweep(range(10), PARTITION_FAILURES))
@@ -525,7 +501,6 @@ def _call_from(sim: Simulation, node: ChordNode, target: ChordNode, request: Req
     return answers[0]
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=BUG_NO_PREDECESSOR)
 def test_a_node_without_predecessor_serves_only_its_own_range() -> None:
     sim = Simulation(CONFIG, seed=3, latency=LatencyModel("constant", median=0.02), record_events=False)
     nodes = sim.build_ideal(8)
@@ -541,7 +516,6 @@ def test_a_node_without_predecessor_serves_only_its_own_range() -> None:
     assert reply.redirect is not None or (reply.entry is not None and reply.entry.value == b"v"), reply
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=BUG_RETRIED_WRITE)
 def test_a_write_retried_after_a_lost_reply_is_applied_once() -> None:
     sim = Simulation(CONFIG, seed=3, latency=LatencyModel("constant", median=0.05), record_events=False)
     nodes = sim.build_ideal(8)
@@ -580,7 +554,6 @@ def test_a_write_retried_after_a_lost_reply_is_applied_once() -> None:
     assert verdict.ok, str(verdict)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=BUG_SKIPPED_REPLICA)
 def test_a_replica_skipped_by_a_write_does_not_serve_it_stale_after_the_head_fails() -> None:
     sim = Simulation(CONFIG, seed=1, latency=LatencyModel("constant", median=0.02), record_events=False)
     nodes = sim.build_ideal(8)
@@ -678,13 +651,6 @@ def test_a_node_that_joined_behind_a_concurrent_joiner_does_not_serve_its_range(
         assert reply.entry is not None and reply.entry.value == b"v3", reply
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="core bug (cost): _on_notify hands its predecessor every entry outside (pred, self] whenever it holds "
-    "any, and with replication a node always holds copies outside its own range, so every stabilize round "
-    "re-sends them all",
-)
 def test_a_quiet_replicated_ring_moves_no_keys() -> None:
     sim = Simulation(CONFIG, seed=1, latency=LatencyModel("constant", median=0.02))
     nodes = sim.build_ideal(10)

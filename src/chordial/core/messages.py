@@ -27,6 +27,9 @@ class Entry:
     value: bytes
     version: int
     deleted: bool = False
+    # The client request that wrote this version (0: unknown). Replicas keep it so that a head
+    # that takes over still recognises a write retried after a lost reply.
+    request_id: int = 0
 
 
 # ----------------------------------------------------------------------------------------- node to node
@@ -64,6 +67,9 @@ class Notify:
     """
 
     node: NodeRef
+    # The notifier joined and has not received its keys yet: hand them over even if the
+    # receiver already took it as predecessor (it may be a restarted node with the same id).
+    awaiting_keys: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +127,8 @@ class Store:
     key: str
     value: bytes = b""
     delete: bool = False
+    # Unique per client operation, kept across retries: the head applies each id once.
+    request_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)

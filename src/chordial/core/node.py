@@ -19,7 +19,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 from collections.abc import Callable, Generator, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from random import Random
 from typing import Literal
 
@@ -93,6 +93,10 @@ FIX_FINGERS = "fix_fingers"
 CHECK_PREDECESSOR = "check_predecessor"
 REPAIR = "repair"
 
+REJOIN_ROUNDS = 20
+"""Stabilize rounds a node that lost every successor tries to rejoin before it takes itself for
+the whole ring (see :meth:`ChordNode._rejoin`)."""
+
 
 @dataclass(frozen=True, slots=True)
 class LookupResult:
@@ -149,6 +153,16 @@ class ChordNode:
         self.status: Status = "new"
         self.successors: list[NodeRef] = []
         self.predecessor: NodeRef | None = None
+        # The low end of this node's range while it has no predecessor: the id of the last one.
+        # A cleared predecessor does not make a node the owner of the whole ring — only the next
+        # notifier's arrival tells how far its range now reaches (Zave: ownership follows the
+        # predecessor pointer).
+        self._floor = nid
+        # Former successors and fingers of a node that lost every successor (a partition, or
+        # more than r failures): it tries to rejoin through them, and meanwhile does not take
+        # itself for a ring of one that owns every key.
+        self._rejoin_via: list[NodeRef] = []
+        self._rejoin_rounds = 0
         self.fingers: list[NodeRef | None] = [None] * bits
         self.store = KeyStore(bits)
         # A joined node serves data only once its successor handed it its share of the keys.
@@ -176,26 +190,38 @@ class ChordNode:
         """First entry of the successor list, or the node itself when it is alone."""
         return self.successors[0] if self.successors else self.ref
 
+    @property
+    def range_floor(self) -> int:
+        """The exclusive low end of the range this node answers for: its predecessor's id, or
+        while it has none, the last predecessor's (its own id when it is alone: the whole ring)."""
+        if self.predecessor is not None:
+            return self.predecessor.id
+        return self._floor if self.successors or self._rejoin_via else self.id
+
     def owns(self, kid: int) -> bool:
         """Whether this node answers for ``kid``: it lies in (predecessor, self] (Chord §4.2).
 
-        With no known predecessor the node answers for everything that reaches it; a node that
-        has joined but not yet received its keys answers for nothing.
+        A node whose predecessor was cleared keeps answering for its old range only, until a
+        notifier (rectify) extends it; a node that has joined but not yet received its keys
+        answers for nothing.
         """
         if self.status != "active" or self.awaiting_handoff:
             return False
-        if self.predecessor is None:
-            return True
-        return between_right_incl(self.predecessor.id, kid, self.id)
+        return between_right_incl(self.range_floor, kid, self.id)
+
+    def _clear_predecessor(self) -> None:
+        old = self.predecessor
+        if old is None:
+            return
+        self._floor = old.id
+        self.predecessor = None
+        self.emit(PredecessorChanged(self.now, self.ref, old, None))
 
     def state(self) -> NodeState:
         """Routing state and key counts: keys this node owns, and copies it holds for others."""
+        floor = self.range_floor
+        owned = sum(1 for e in self.store.entries_in(floor, self.id) if not e.deleted)
         pred = self.predecessor
-        owned = (
-            len(self.store)
-            if pred is None
-            else sum(1 for e in self.store.entries_in(pred.id, self.id) if not e.deleted)
-        )
         return NodeState(
             node=self.ref,
             predecessor=pred,
@@ -319,10 +345,8 @@ class ChordNode:
 
     def _leave(self) -> Procedure[None]:
         timeout = self.config.rpc_timeout
-        for _ in range(400):  # writes in flight here finish before the store is handed on
-            if not self.replication.writing:
-                break
-            yield Sleep(self.config.retry_backoff / 4)
+        # Writes in flight here finish before the store is handed on.
+        yield from self.replication.wait_for(self.replication.idle)
         entries = self.store.pop_all()
         handed_to: NodeRef | None = None
         for succ in list(self.successors):
@@ -400,6 +424,7 @@ class ChordNode:
         notifying the current head.
         """
         timeout = self.config.rpc_timeout
+        known = [*self.successors, *self._finger_nodes]
         while self.successors:
             head = self.successors[0]
             try:
@@ -408,6 +433,9 @@ class ChordNode:
                 self.peer_failed(head, STABILIZE)
                 # By id, not position: a leave notice may have spliced the list meanwhile.
                 self._set_successors(s for s in self.successors if s.id != head.id)
+                if not self.successors:
+                    self._rejoin_via = list(dict.fromkeys(n for n in known if n.id != self.id))
+                    self._rejoin_rounds = 0
                 continue
             self._set_successors([head, *reply.successors])
             candidate = reply.predecessor
@@ -415,6 +443,10 @@ class ChordNode:
                 yield from self._try_adopt_head(candidate)
             break
         else:
+            if self._rejoin_via:
+                yield from self._rejoin()
+                if self.successors:
+                    return
             # Alone: the ring grows when a joiner has rectified us; adopt it once it answers.
             candidate = self.predecessor
             if candidate is None or candidate.id == self.id:
@@ -423,12 +455,56 @@ class ChordNode:
         if self.successors:
             head = self.successors[0]
             try:
-                reply = expect((yield Call(head, Notify(self.ref), timeout)), Neighbours)
+                reply = expect((yield Call(head, Notify(self.ref, self.awaiting_handoff), timeout)), Neighbours)
             except PeerFailed:
                 self.peer_failed(head, STABILIZE)
                 return
             if reply.predecessor is not None and reply.predecessor.id == self.id:
                 self.awaiting_handoff = False  # the successor handed our keys over before replying
+
+    def refresh_successors(self) -> Procedure[None]:
+        """One full stabilize round now (after the one under way, if any): a node about to
+        take over a range reconciles it with the successors that really replicate it."""
+        if STABILIZE in self._running and not (
+            yield from self.replication.wait_for(lambda: STABILIZE not in self._running)
+        ):
+            return
+        yield from self._exclusive(STABILIZE, self.stabilize())
+
+    def _rejoin(self) -> Procedure[None]:
+        """A node that lost every successor looks for the rest of its ring through the nodes it
+        knew, and joins it again as a joiner would (Chord §4.4) — keeping its store, serving
+        nothing until its new successor has handed it its range (the ring went on without it)."""
+        timeout = self.config.rpc_timeout
+        self._rejoin_rounds += 1
+        if self._rejoin_rounds > REJOIN_ROUNDS:
+            # Nobody it knew came back: it is what is left of the ring, and owns all of it.
+            self._rejoin_via = []
+            return
+        tried, self._rejoin_via = self._rejoin_via[:3], [*self._rejoin_via[3:], *self._rejoin_via[:3]]
+        for peer in tried:
+            try:
+                found = yield from self._lookup(self.id, start=peer, purpose="join")
+                m = found.predecessor
+                if m.id == self.id:
+                    continue
+                fresh = expect((yield Call(m, GetNeighbours(), timeout)), Neighbours)
+            except (PeerFailed, LookupError_):
+                continue
+            others = [s for s in fresh.successors if s.id != self.id] or [m]
+            if not between(m.id, self.id, others[0].id):
+                continue
+            successors = yield from self._first_live_list(others)
+            if successors is None:
+                continue
+            self._rejoin_via = []
+            old = self.predecessor
+            self.predecessor = m
+            self.awaiting_handoff = True
+            self._set_successors(successors)
+            if old != m:
+                self.emit(PredecessorChanged(self.now, self.ref, old, m))
+            return
 
     def _try_adopt_head(self, candidate: NodeRef) -> Procedure[None]:
         try:
@@ -455,6 +531,8 @@ class ChordNode:
         old = self.successor
         changed = fresh != self.successors
         self.successors = fresh
+        if fresh:
+            self._rejoin_via = []
         if changed:
             self._rebuild_routes()
             self.emit(SuccessorChanged(self.now, self.ref, old, self.successor, tuple(fresh)))
@@ -475,10 +553,19 @@ class ChordNode:
             return self._neighbours()
         pred = self.predecessor
         if pred is not None and pred.id == notifier.id:
-            if self.store.has_outside(pred.id, self.id):
+            # Without replication, keys outside the range are leftovers to move; with it they are
+            # copies this node replicates, handed over once, when the predecessor was adopted.
+            if request.awaiting_keys or (not self.replication.enabled and self.store.has_outside(pred.id, self.id)):
                 return self._hand_over(notifier, pred)
             return self._neighbours()
-        if pred is None or between(pred.id, notifier.id, self.id):
+        if pred is None:
+            floor = self.range_floor
+            if floor != self.id and not between(floor, notifier.id, self.id):
+                # The range grows from (floor, self] to (notifier, self]: that is a dead
+                # predecessor's range, held here as a replica until now.
+                return self._take_over_then_adopt(notifier, floor)
+            return self._adopt_predecessor(notifier)
+        if between(pred.id, notifier.id, self.id):
             return self._adopt_predecessor(notifier)
         return self._rectify_after_ping(pred, notifier)
 
@@ -491,9 +578,16 @@ class ChordNode:
             self.peer_failed(pred, "rectify")
             if self.predecessor == pred:
                 # The range grows to (notifier, self]: what was the dead node's is ours now.
-                yield from self.replication.take_over(self.store.entries_in(notifier.id, pred.id))
-                return (yield from self._adopt_predecessor(notifier))
+                return (yield from self._take_over_then_adopt(notifier, pred.id))
         return self._neighbours()
+
+    def _take_over_then_adopt(self, notifier: NodeRef, old_floor: int) -> Procedure[Response]:
+        yield from self.replication.take_over(notifier.id, old_floor)
+        if self.predecessor is not None and self.predecessor.id != old_floor:
+            return self._neighbours()  # another notifier was adopted meanwhile
+        if self.predecessor is None and self.range_floor != old_floor:
+            return self._neighbours()
+        return (yield from self._adopt_predecessor(notifier))
 
     def _adopt_predecessor(self, new: NodeRef) -> Procedure[Response]:
         """Take ``new`` as predecessor and hand it the keys that are now its (Chord §4.4)."""
@@ -512,10 +606,7 @@ class ChordNode:
         """
         replicated = self.replication.enabled
         if replicated:
-            for _ in range(400):
-                if not self.replication.writing:
-                    break
-                yield Sleep(self.config.retry_backoff / 4)
+            yield from self.replication.wait_for(self.replication.idle)
         moving = self.store.copy_outside(new.id, self.id) if replicated else self.store.pop_outside(new.id, self.id)
         try:
             # ``old`` bounds the range handed over: a newcomer that joined behind another
@@ -526,8 +617,12 @@ class ChordNode:
             if not replicated:
                 self.store.merge(moving)
             if self.predecessor == new:
-                self.predecessor = old
-                self.emit(PredecessorChanged(self.now, self.ref, new, old))
+                if old is None:
+                    self.predecessor = None  # the floor is still the one before ``new``
+                    self.emit(PredecessorChanged(self.now, self.ref, new, None))
+                else:
+                    self.predecessor = old
+                    self.emit(PredecessorChanged(self.now, self.ref, new, old))
             return self._neighbours()
         if moving:
             self.emit(KeysTransferred(self.now, self.ref, new, len(moving), True, "join"))
@@ -539,6 +634,7 @@ class ChordNode:
             # sender sees this like a dead peer and tries its next successor.
             return ErrorReply("unavailable", f"node {self.ref.address} is {self.status}")
         adopted = self.store.merge(request.entries)
+        self.replication.remember(request.entries)
         if request.entries:
             reason = "leave" if request.leaving else "join"
             self.emit(KeysTransferred(self.now, self.ref, request.sender, adopted, False, reason))
@@ -552,15 +648,21 @@ class ChordNode:
         pred = self.predecessor
         if pred is None or pred.id == request.sender.id:
             new = request.predecessor if request.predecessor and request.predecessor.id != self.id else None
-            self.predecessor = new
-            self.emit(PredecessorChanged(self.now, self.ref, pred, new))
+            if new is not None:
+                self.predecessor = new
+                self.emit(PredecessorChanged(self.now, self.ref, pred, new))
+            elif pred is not None:
+                # The leaver knew no predecessor: its range is ours only once a notifier says
+                # where it starts.
+                self._clear_predecessor()
+                self._floor = request.sender.id
         self._set_successors(s for s in self.successors if s.id != request.sender.id)
         if self.replication.enabled and request.entries:
-            return self._take_over_then_ack(list(request.entries))
+            return self._pass_on_then_ack(list(request.entries))
         return Ack()
 
-    def _take_over_then_ack(self, entries: list[Entry]) -> Procedure[Response]:
-        yield from self.replication.take_over(entries)
+    def _pass_on_then_ack(self, entries: list[Entry]) -> Procedure[Response]:
+        yield from self.replication.pass_on(entries)
         return Ack()
 
     def _on_leave_notice(self, request: LeaveNotice) -> Response:
@@ -583,10 +685,9 @@ class ChordNode:
             return
         self.peer_failed(pred, CHECK_PREDECESSOR)
         if self.predecessor == pred:
-            self.predecessor = None
-            self.emit(PredecessorChanged(self.now, self.ref, pred, None))
-            # Everything held beyond the old range may now be served here.
-            yield from self.replication.take_over(self.store.copy_outside(pred.id, self.id))
+            # The dead node's range becomes this node's only when the next notifier says where
+            # it starts (then it is reconciled with the chain and taken over: see _on_notify).
+            self._clear_predecessor()
 
     def _is_dead(self, peer: NodeRef, attempts: int = 2) -> Procedure[bool]:
         """Failure detection by timeout, asked twice: taking over a live node's range would
@@ -813,11 +914,7 @@ class ChordNode:
 
     def _fetch_after_sync(self, request: Fetch, kid: int) -> Procedure[Response]:
         """A read at a head that is still pushing a taken-over range down its chain waits."""
-        for _ in range(400):
-            if not self.replication.syncing:
-                break
-            yield Sleep(self.config.retry_backoff / 4)
-        else:
+        if not (yield from self.replication.wait_for(lambda: not self.replication.syncing)):
             return ErrorReply("unavailable", f"{self.ref.address} is still repairing its replicas")
         if not self.owns(kid):
             return self.not_mine(request, kid)
@@ -834,22 +931,23 @@ class ChordNode:
             if replication.syncing:
                 return self._fetch_after_sync(request, kid)
             return FetchReply(self.store.get(kid, request.key))
-        if replication.enabled:
-            if len(request.value) > self.config.max_value_bytes:
-                return ErrorReply(
-                    "invalid", f"value is {len(request.value)} bytes, the limit is {self.config.max_value_bytes}"
-                )
-            return replication.write(request, kid)
-        if request.delete:
-            entry, existed = self.store.delete(kid, request.key)
-            if entry is not None and existed:
-                self.emit(KeyWritten(self.now, self.ref, request.key, entry.version, True))
-            return StoreReply(existed, entry)
         if len(request.value) > self.config.max_value_bytes:
             return ErrorReply(
                 "invalid", f"value is {len(request.value)} bytes, the limit is {self.config.max_value_bytes}"
             )
+        if replication.enabled:
+            return replication.write(request, kid)
+        done = replication.applied(request.request_id)
+        if done is not None:
+            return StoreReply(True, done)  # a retry of a write applied here whose reply was lost
+        if request.delete:
+            entry, existed = self.store.delete(kid, request.key)
+            if entry is not None and existed:
+                replication.remember((replace(entry, request_id=request.request_id),))
+                self.emit(KeyWritten(self.now, self.ref, request.key, entry.version, True))
+            return StoreReply(existed, entry)
         entry = self.store.put(kid, request.key, request.value)
+        replication.remember((replace(entry, request_id=request.request_id),))
         self.emit(KeyWritten(self.now, self.ref, request.key, entry.version, False))
         return StoreReply(True, entry)
 
@@ -897,7 +995,8 @@ class ChordNode:
                             path.pop()  # the path lists the nodes that answered
                         if not fallbacks:
                             break
-                        target = fallbacks.pop(0)
+                        dead, target = target, fallbacks.pop(0)
+                        yield from self._report_dead_owner(found.predecessor, dead, target)
                         continue
                 if isinstance(reply, ErrorReply):
                     return reply
@@ -913,6 +1012,19 @@ class ChordNode:
                 last_error = f"{target.address} redirected to {redirect.address}"
                 target = redirect
         return ErrorReply("unavailable", f"could not reach the owner of {key!r}: {last_error}")
+
+    def _report_dead_owner(self, before: NodeRef, dead: NodeRef, heir: NodeRef) -> Procedure[None]:
+        """The owner a lookup named did not answer: tell the next live node (``heir``) which
+        live node precedes the dead one, as that node's next stabilize would (Chord §5.3).
+
+        The heir answers for the dead node's range only once it knows where the range starts
+        (see :meth:`owns`); this rectify — which pings the dead node before acting — lets it
+        take the range over now rather than a stabilize period later.
+        """
+        if before.id in (dead.id, heir.id) or not between(before.id, dead.id, heir.id):
+            return
+        with contextlib.suppress(PeerFailed):
+            yield Call(heir, Notify(before), self.config.rpc_timeout * 3)
 
     def _on_lookup(self, request: ClientLookup) -> Handled:
         error = self._check_key(request.key)
@@ -936,7 +1048,7 @@ class ChordNode:
             return ErrorReply(
                 "invalid", f"value is {len(request.value)} bytes, the limit is {self.config.max_value_bytes}"
             )
-        return self._data_op(request.key, Store(request.key, request.value), "put")
+        return self._data_op(request.key, Store(request.key, request.value, request_id=self._request_id()), "put")
 
     def _on_client_get(self, request: ClientGet) -> Handled:
         error = self._check_key(request.key)
@@ -951,7 +1063,13 @@ class ChordNode:
         return self._data_op(request.key, Fetch(request.key, replica=replica_read), "get")
 
     def _on_client_delete(self, request: ClientDelete) -> Handled:
-        return self._check_key(request.key) or self._data_op(request.key, Store(request.key, delete=True), "delete")
+        return self._check_key(request.key) or self._data_op(
+            request.key, Store(request.key, delete=True, request_id=self._request_id()), "delete"
+        )
+
+    def _request_id(self) -> int:
+        """A fresh id for one client write, kept across its retries (never 0: "unknown")."""
+        return self.rng.getrandbits(63) | 1
 
     def _on_leave(self, _: Leave) -> Handled:
         if self.status != "active":
@@ -1004,10 +1122,7 @@ class ChordNode:
             case GetState():
                 return self.state()
             case ListKeys():
-                pred = self.predecessor
-                held = (
-                    self.store if request.include_replicas or pred is None else self.store.entries_in(pred.id, self.id)
-                )
+                held = self.store if request.include_replicas else self.store.entries_in(self.range_floor, self.id)
                 return KeyList(self.ref, tuple(e for e in held if request.include_deleted or not e.deleted))
             case Leave():
                 return self._on_leave(request)

@@ -12,17 +12,24 @@ Two modes, chosen per ring (:attr:`ChordConfig.consistency`):
 * ``eventual`` — the owner applies and acknowledges at once, then pushes the write to its
   replicas in the background; reads may be served by any replica and can be stale.
 
-Both modes repair: a node that takes over a range (its predecessor died or left) first pushes
-what it holds of that range down its chain, serving nothing from the range meanwhile; and
+Both modes repair: a node that takes over a range (its predecessor died or left) first
+reconciles that range with its chain — pulling any newer version a replica holds (a write that
+skipped this node when it timed out), then pushing what a replica lacks — serving nothing from
+the range meanwhile; and
 every head periodically runs anti-entropy with each replica (a digest of its range, then the
 versions, then the entries a replica lacks). Versions grow by one at the head for every write,
 deletes are versioned tombstones, so replicas converge exactly and stale reads are countable.
+
+Every client write carries a request id, kept across its retries; heads and replicas remember
+the ids of recent writes, so a write retried after a lost reply is acknowledged, not applied a
+second time after writes that followed it.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from chordial.core.effects import Call, PeerFailed, Procedure, Sleep, Spawn, expect
@@ -46,6 +53,12 @@ if TYPE_CHECKING:
 SYNC_CHUNK = 256
 """Entries per message when whole ranges move (takeover, repair)."""
 
+REMEMBERED_REQUESTS = 4096
+"""Request ids of recent writes each node remembers, to apply a retried write only once."""
+
+WAIT_ROUNDS = 400
+"""How many short sleeps a procedure waits for in-flight writes or syncs before giving up."""
+
 
 def range_digest(entries: Iterable[Entry]) -> bytes:
     """A digest of (key, version, deleted) over a range, equal on two nodes iff they agree."""
@@ -67,6 +80,37 @@ class Replication:
         # Peers that just timed out, until when: chain writes skip them rather than pay a
         # timeout per write until stabilize has dropped (or confirmed) them.
         self._suspects: dict[int, float] = {}
+        self._applied: OrderedDict[int, Entry] = OrderedDict()  # request id → the version it wrote
+
+    # ------------------------------------------------------------------------------ helpers
+
+    def wait_for(self, ready: Callable[[], bool]) -> Procedure[bool]:
+        """Sleep in short steps until ``ready()`` holds (writes in flight have finished, a sync
+        is done); False if it still does not after :data:`WAIT_ROUNDS` steps."""
+        for _ in range(WAIT_ROUNDS):
+            if ready():
+                return True
+            yield Sleep(self.node.config.retry_backoff / 4)
+        return ready()
+
+    def idle(self) -> bool:
+        """No write in flight at this node."""
+        return not self.writing
+
+    def remember(self, entries: Iterable[Entry]) -> None:
+        """Note which request wrote each version (heads and replicas alike, so that a new head
+        recognises a retry of a write its predecessor applied)."""
+        applied = self._applied
+        for entry in entries:
+            if entry.request_id:
+                applied[entry.request_id] = entry
+                applied.move_to_end(entry.request_id)
+        while len(applied) > REMEMBERED_REQUESTS:
+            applied.popitem(last=False)
+
+    def applied(self, request_id: int) -> Entry | None:
+        """The version a write with this request id produced, if this node saw it."""
+        return self._applied.get(request_id) if request_id else None
 
     @property
     def enabled(self) -> bool:
@@ -89,30 +133,33 @@ class Replication:
     def write(self, request: Store, kid: int) -> Procedure[Response]:
         """A write at the head: versioned, replicated per the ring's mode, then acknowledged."""
         node = self.node
-        cfg = node.config
-        for _ in range(400):
-            if request.key not in self.writing and not self.syncing:
-                break
-            yield Sleep(cfg.retry_backoff / 4)  # one write per key at a time keeps versions in order
-        else:
+        # One write per key at a time keeps versions in order; none while a takeover syncs.
+        if not (yield from self.wait_for(lambda: request.key not in self.writing and not self.syncing)):
             return ErrorReply("unavailable", f"key {request.key!r} stayed busy at {node.ref.address}")
         if not node.owns(kid):  # the range moved while this write waited
             return node.not_mine(request, kid)
+        done = self.applied(request.request_id)
+        if done is not None:
+            return StoreReply(True, done)  # a retry of a write already applied (its reply was lost)
         old = node.store.get(kid, request.key)
         if request.delete:
             if old is None or old.deleted:
                 return StoreReply(False, old)
-            entry = Entry(request.key, kid, b"", old.version + 1, deleted=True)
+            entry = Entry(request.key, kid, b"", old.version + 1, deleted=True, request_id=request.request_id)
         else:
-            entry = Entry(request.key, kid, request.value, (old.version if old else 0) + 1)
+            entry = Entry(
+                request.key, kid, request.value, (old.version if old else 0) + 1, request_id=request.request_id
+            )
         self.writing.add(request.key)
         try:
             if self.linearizable:
                 reached = yield from self.send_down((entry,), self.chain(), overwrite=True)
                 node.store.apply(entry)
+                self.remember((entry,))
                 node.emit(ReplicasWritten(node.now, node.ref, entry.key, entry.version, reached))
             else:
                 node.store.apply(entry)
+                self.remember((entry,))
                 yield Spawn(self._push(entry))
         finally:
             self.writing.discard(request.key)
@@ -160,6 +207,7 @@ class Replication:
                 store.apply(entry)
         else:
             store.merge(request.entries)
+        self.remember(request.entries)
         if not request.chain:
             return Ack()
         return self._forward(request)
@@ -170,10 +218,38 @@ class Replication:
 
     # ------------------------------------------------------------------------------ takeover
 
-    def take_over(self, entries: list[Entry]) -> Procedure[None]:
-        """This node became head of a range it held as a replica: push what it holds of the
-        range down its own chain before serving any of it, so nothing it might serve can be
-        lost with it (a value there may not have reached the old tail)."""
+    def take_over(self, lo: int, hi: int) -> Procedure[None]:
+        """This node becomes head of (lo, hi], which it held as a replica (its predecessor died
+        or left): reconcile the range with its chain before serving any of it.
+
+        First every replica is asked for versions newer than this node's — a chain write that
+        timed out on this node went on to the next replica and may have been acknowledged — and
+        those are adopted; then each replica gets what it lacks, so nothing this node might serve
+        can be lost with it.
+        """
+        if not self.enabled or lo == hi:
+            return
+        self.syncing += 1
+        try:
+            # The replicas that hold the range are the first k − 1 successors of the true ring:
+            # refresh the list first (a node back from a short isolation may have dropped some),
+            # and ask every one of them, suspected or not — a skipped write lives on a replica.
+            yield from self.node.refresh_successors()
+            chain = tuple(self.node.successors[: self.factor - 1])
+            pulled = 0
+            for peer in chain:
+                pulled += yield from self._reconcile(peer, lo, hi, pull=True)
+            if pulled:
+                # Newer versions came from the chain: replicas earlier in it may lack them.
+                for peer in chain:
+                    yield from self._reconcile(peer, lo, hi, pull=False)
+        finally:
+            self.syncing -= 1
+
+    def pass_on(self, entries: list[Entry]) -> Procedure[None]:
+        """A leaving head handed this node its store: push it down this node's chain before
+        serving any of it. The leaver held the newest versions (it was the head), so nothing
+        needs pulling, and the entries go as they are, in chunks."""
         if not self.enabled or not entries:
             return
         self.syncing += 1
@@ -187,33 +263,42 @@ class Replication:
     # ------------------------------------------------------------------------------ anti-entropy
 
     def repair(self) -> Procedure[None]:
-        """Periodic anti-entropy of this head's range (predecessor, self] with each replica."""
+        """Periodic anti-entropy of this head's range (predecessor, self] with each replica;
+        in eventual mode newer copies are pulled back too (whoever is newer wins)."""
         node = self.node
         pred = node.predecessor
         if not self.enabled or pred is None or not node.successors or node.awaiting_handoff or self.syncing:
             return
-        lo, hi = pred.id, node.id
-        timeout = node.config.rpc_timeout
         for peer in self.chain():
-            mine = node.store.entries_in(lo, hi)
-            try:
-                first = yield Call(peer, SyncRange(node.ref, lo, hi, range_digest(mine)), timeout)
-                if expect(first, SyncReply).match:
-                    continue
-                versions = tuple((e.key, e.version) for e in mine)
-                full = yield Call(peer, SyncRange(node.ref, lo, hi, b"", versions), timeout)
-                answer = expect(full, SyncReply)
-                pulled = 0
-                if answer.newer and not self.linearizable:
-                    pulled = node.store.merge(answer.newer)  # eventual: whoever is newer wins
-                wanted = set(answer.wanted)
-                missing = [e for e in mine if e.key in wanted]
-                for start in range(0, len(missing), SYNC_CHUNK):
-                    chunk = tuple(missing[start : start + SYNC_CHUNK])
-                    expect((yield Call(peer, Replicate(node.ref, chunk, (), overwrite=False), timeout)), Ack)
-            except PeerFailed:
-                continue
-            node.emit(ReplicasRepaired(node.now, node.ref, peer, len(missing), pulled))
+            yield from self._reconcile(peer, pred.id, node.id, pull=not self.linearizable)
+
+    def _reconcile(self, peer: NodeRef, lo: int, hi: int, *, pull: bool) -> Procedure[int]:
+        """Bring ``peer``'s copy of (lo, hi] up to this node's: a digest first (one small
+        message when they agree), then the versions, then the entries the peer lacks in chunks.
+        With ``pull``, entries the peer holds newer are adopted here. Returns how many were."""
+        node = self.node
+        timeout = node.config.rpc_timeout
+        mine = node.store.entries_in(lo, hi)
+        try:
+            first = yield Call(peer, SyncRange(node.ref, lo, hi, range_digest(mine)), timeout)
+            if expect(first, SyncReply).match:
+                return 0
+            versions = tuple((e.key, e.version) for e in mine)
+            full = yield Call(peer, SyncRange(node.ref, lo, hi, b"", versions), timeout)
+            answer = expect(full, SyncReply)
+            pulled = 0
+            if pull and answer.newer:
+                pulled = node.store.merge(answer.newer)
+                self.remember(answer.newer)
+            wanted = set(answer.wanted)
+            missing = [e for e in mine if e.key in wanted]
+            for start in range(0, len(missing), SYNC_CHUNK):
+                chunk = tuple(missing[start : start + SYNC_CHUNK])
+                expect((yield Call(peer, Replicate(node.ref, chunk, (), overwrite=False), timeout)), Ack)
+        except PeerFailed:
+            return 0
+        node.emit(ReplicasRepaired(node.now, node.ref, peer, len(missing), pulled))
+        return pulled
 
     def on_sync(self, request: SyncRange) -> Response:
         mine = self.node.store.entries_in(request.lo, request.hi)

@@ -88,12 +88,15 @@ class Entry(_message.Message):
     VALUE_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
     DELETED_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     key: _builtins.str
     key_id: _builtins.bytes
     """Id of `key` on the ring, big-endian bytes."""
     value: _builtins.bytes
     version: _builtins.int
     deleted: _builtins.bool
+    request_id: _builtins.int
+    """The client request that wrote this version (0: unknown); see StoreRequest.request_id."""
     def __init__(
         self,
         *,
@@ -102,10 +105,11 @@ class Entry(_message.Message):
         value: _builtins.bytes = ...,
         version: _builtins.int = ...,
         deleted: _builtins.bool = ...,
+        request_id: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["deleted", b"deleted", "key", b"key", "key_id", b"key_id", "value", b"value", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deleted", b"deleted", "key", b"key", "key_id", b"key_id", "request_id", b"request_id", "value", b"value", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -238,6 +242,11 @@ class NotifyRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     NODE_FIELD_NUMBER: _builtins.int
+    AWAITING_KEYS_FIELD_NUMBER: _builtins.int
+    awaiting_keys: _builtins.bool
+    """The notifier joined and still waits for its keys: hand them over even if it is already
+    the receiver's predecessor (a restarted node keeps its id).
+    """
     @_builtins.property
     def node(self) -> Global___NodeRef:
         """Required."""
@@ -246,10 +255,11 @@ class NotifyRequest(_message.Message):
         self,
         *,
         node: Global___NodeRef | None = ...,
+        awaiting_keys: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["node", b"node"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["node", b"node"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["awaiting_keys", b"awaiting_keys", "node", b"node"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -413,19 +423,23 @@ class StoreRequest(_message.Message):
     KEY_FIELD_NUMBER: _builtins.int
     VALUE_FIELD_NUMBER: _builtins.int
     DELETE_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     key: _builtins.str
     value: _builtins.bytes
     delete: _builtins.bool
+    request_id: _builtins.int
+    """Unique per client operation and kept across its retries: the owner applies each id once."""
     def __init__(
         self,
         *,
         key: _builtins.str = ...,
         value: _builtins.bytes = ...,
         delete: _builtins.bool = ...,
+        request_id: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["delete", b"delete", "key", b"key", "value", b"value"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["delete", b"delete", "key", b"key", "request_id", b"request_id", "value", b"value"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

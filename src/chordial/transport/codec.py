@@ -140,6 +140,7 @@ def entry_to_proto(entry: Entry) -> pb.Entry:
         value=entry.value,
         version=entry.version,
         deleted=entry.deleted,
+        request_id=entry.request_id,
     )
 
 
@@ -150,6 +151,7 @@ def entry_from_proto(message: pb.Entry, where: str = "entry") -> Entry:
         value=message.value,
         version=message.version,
         deleted=message.deleted,
+        request_id=message.request_id,
     )
 
 
@@ -236,8 +238,8 @@ def _request_to_proto(request: Request) -> Message:
             return pb.PingRequest()
         case GetNeighbours():
             return pb.GetNeighboursRequest()
-        case Notify(node=node):
-            return pb.NotifyRequest(node=noderef_to_proto(node))
+        case Notify(node=node, awaiting_keys=awaiting_keys):
+            return pb.NotifyRequest(node=noderef_to_proto(node), awaiting_keys=awaiting_keys)
         case FindStep(key_id=key_id, avoid=avoid):
             return pb.FindStepRequest(key_id=encode_id(key_id), avoid=[encode_id(a) for a in avoid])
         case TransferKeys():
@@ -249,8 +251,8 @@ def _request_to_proto(request: Request) -> Message:
             )
         case LeaveNotice(leaving=leaving, successors=successors):
             return pb.LeaveNoticeRequest(leaving=noderef_to_proto(leaving), successors=_refs_to_proto(successors))
-        case Store(key=key, value=value, delete=delete):
-            return pb.StoreRequest(key=key, value=value, delete=delete)
+        case Store(key=key, value=value, delete=delete, request_id=request_id):
+            return pb.StoreRequest(key=key, value=value, delete=delete, request_id=request_id)
         case Fetch(key=key, replica=replica):
             return pb.FetchRequest(key=key, replica=replica)
         case Replicate():
@@ -294,7 +296,7 @@ def request_from_proto(message: Message) -> Request:
         case pb.GetNeighboursRequest():
             return GetNeighbours()
         case pb.NotifyRequest():
-            return Notify(_required_ref(message.HasField("node"), message.node, "Notify.node"))
+            return Notify(_required_ref(message.HasField("node"), message.node, "Notify.node"), message.awaiting_keys)
         case pb.FindStepRequest():
             return FindStep(
                 decode_id(message.key_id, "FindStep.key_id"),
@@ -315,7 +317,7 @@ def request_from_proto(message: Message) -> Request:
                 successors=_refs_from_proto(message.successors, "LeaveNotice.successors"),
             )
         case pb.StoreRequest():
-            return Store(message.key, message.value, message.delete)
+            return Store(message.key, message.value, message.delete, message.request_id)
         case pb.FetchRequest():
             return Fetch(message.key, message.replica)
         case pb.ReplicateRequest():
