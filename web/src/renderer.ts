@@ -135,11 +135,12 @@ export class RingRenderer {
   }
 
   resetView(): void {
-    this.view = IDENTITY_VIEW;
+    this.view = this.teaching ? { zoom: 0.8, panX: 0, panY: 0 } : IDENTITY_VIEW;
     this.dirty = true;
   }
 
   setTeaching(on: boolean): void {
+    if (on !== this.teaching) this.view = { zoom: on ? 0.8 : 1, panX: 0, panY: 0 };
     this.teaching = on;
     this.dirty = true;
   }
@@ -220,7 +221,9 @@ export class RingRenderer {
     for (const entry of chord.paths) {
       if (entry.n <= this.lastPathSerial) continue;
       if (entry.source === "user") {
-        this.anims.push({ entry, start: now, msPerHop: 450, hold: 6000 });
+        // A new answer in the key box replaces the previous one's path.
+        this.anims = this.anims.filter((a) => a.entry.source !== "user");
+        this.anims.push({ entry, start: now, msPerHop: 450, hold: 8000 });
       } else if (events < MAX_EVENT_ANIMS) {
         events += 1;
         this.anims.push({ entry, start: now, msPerHop: 220, hold: 700 });
@@ -528,7 +531,7 @@ export class RingRenderer {
       const intervals = fingerIntervals(BigInt(node.id), bits);
       ctx.lineWidth = 3;
       for (const f of intervals) {
-        const rad = k + 18 + f.index * 9;
+        const rad = k + 34 + f.index * 8;
         const a0 = f.startPos * TAU - Math.PI / 2;
         let a1 = f.endPos * TAU - Math.PI / 2;
         if (a1 <= a0) a1 += TAU;
@@ -615,7 +618,7 @@ export class RingRenderer {
         for (let h = 0; h <= Math.min(hops, prog.hop + (prog.t >= 1 ? 1 : 0)); h++) {
           const i = this.indexById.get(path[h]);
           if (i === undefined) continue;
-          ctx.fillText(String(h), cx + this.xs[i] * (k + r + 14), cy + this.ys[i] * (k + r + 14));
+          ctx.fillText(String(h), cx + this.xs[i] * (k - r - 14), cy + this.ys[i] * (k - r - 14));
         }
         if (a.entry.keyPos !== null) {
           const kp = posToXY(a.entry.keyPos);
@@ -655,8 +658,8 @@ export class RingRenderer {
     let drawn = 0;
     const small = this.store.chord.idBits <= 16;
     for (let i = 0; i < n && drawn < 400; i++) {
-      const x = cx + this.xs[i] * (k + r + (teaching ? 34 : 16));
-      const y = cy + this.ys[i] * (k + r + (teaching ? 34 : 16));
+      const x = cx + this.xs[i] * (k + r + 14);
+      const y = cy + this.ys[i] * (k + r + 14);
       if (x < 0 || y < 0 || x > width || y > height) continue;
       const id = this.sorted[i].id;
       ctx.fillText(small ? id : id.slice(0, 5) + "…", x, y);
@@ -672,7 +675,8 @@ export class RingRenderer {
     ctx.textBaseline = "top";
     const chord = this.store.chord;
     const detail = chord.detail ? "" : " · aggregated (no fingers)";
-    ctx.fillText(`${n} nodes · m = ${chord.idBits}${detail} · ${this.stats.fps.toFixed(0)} fps`, 8, 8);
+    const fps = this.stats.fps >= 1 ? ` · ${this.stats.fps.toFixed(0)} fps` : "";
+    ctx.fillText(`${n} nodes · m = ${chord.idBits}${detail}${fps}`, 8, 8);
   }
 
   // ------------------------------------------------------------------ input

@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useState } from "react";
+import { useEffect, useMemo, useRef, useState } from "react";
 import type { Connection } from "../connection";
 import { coerce, parseParamsInfo, tooltip, type ParamSpec } from "../params";
 import { addUserPath, type ChordState } from "../reducer";
@@ -64,10 +64,11 @@ export function Controls({ store, conn, chord, ui, teaching, setTeaching }: Prop
     };
   }, []);
 
-  // When a simulation is running, show its parameters in the form (once per new run).
+  // Until the user edits the form, it shows the parameters of the simulation being watched.
   const runParams = chord.params;
+  const touched = useRef(false);
   useEffect(() => {
-    if (!runParams) return;
+    if (!runParams || touched.current) return;
     setValues((old) => {
       const next = { ...old };
       for (const [k, v] of Object.entries(runParams)) next[k] = String(v);
@@ -115,6 +116,8 @@ export function Controls({ store, conn, chord, ui, teaching, setTeaching }: Prop
 
   async function kvOp(action: "put" | "get" | "delete") {
     if (!key) return;
+    setKv("");
+    store.setUi({ toast: null });
     const args: Record<string, unknown> = { key };
     if (action === "put") {
       let v: unknown = value;
@@ -144,7 +147,10 @@ export function Controls({ store, conn, chord, ui, teaching, setTeaching }: Prop
   const paused = chord.status === "paused";
   const active = running || paused;
   const connected = ui.conn === "open";
-  const set = (name: string, v: string) => setValues((old) => ({ ...old, [name]: v }));
+  const set = (name: string, v: string) => {
+    touched.current = true;
+    setValues((old) => ({ ...old, [name]: v }));
+  };
 
   return (
     <div className="controls">
@@ -186,7 +192,10 @@ export function Controls({ store, conn, chord, ui, teaching, setTeaching }: Prop
         </label>
         <div className="row presets">
           {PRESETS.map((p) => (
-            <button key={p.name} className="small" title={p.title} onClick={() => setValues((old) => ({ ...old, ...p.values }))}>
+            <button key={p.name} className="small" title={p.title} onClick={() => {
+                touched.current = true;
+                setValues((old) => ({ ...old, ...p.values }));
+              }}>
               {p.name}
             </button>
           ))}

@@ -3,7 +3,7 @@ import type { Connection } from "../connection";
 import type { ChordState } from "../reducer";
 import type { Store } from "../store";
 import type { NodeDetail } from "../types";
-import { shortId } from "./hooks";
+import { fingerStartText, shortId } from "./hooks";
 
 interface Props {
   conn: Connection;
@@ -132,9 +132,11 @@ export function Inspector({ conn, chord, store, nodeId, onClose }: Props) {
               {d.finger_table.map((f) => (
                 <tr key={f.index} onMouseEnter={() => highlight([f.node])}>
                   <td>{f.index}</td>
-                  <td className="mono">{shortId(f.start, bits)}</td>
-                  <td className="mono">
-                    [{shortId(f.start, bits)}, {shortId(f.interval_end, bits)})
+                  <td className="mono" title={f.start}>
+                    {fingerStartText(f.start, f.index, bits)}
+                  </td>
+                  <td className="mono" title={`[${f.start}, ${f.interval_end})`}>
+                    {bits <= 32 ? `[${f.start}, ${f.interval_end})` : `${(f.start_pos * 100).toFixed(4)} % …`}
                   </td>
                   <td>{link(f.node)}</td>
                 </tr>

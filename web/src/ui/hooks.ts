@@ -18,6 +18,11 @@ export function fmtTime(t: number): string {
 /** A short form of a node id: whole when small, else its first digits. */
 export function shortId(id: string | null | undefined, bits: number): string {
   if (id === null || id === undefined) return "–";
-  if (bits <= 24 || id.length <= 8) return id;
+  if (bits <= 32 || id.length <= 10) return id;
   return `${id.slice(0, 6)}…`;
+}
+
+/** A finger's start as the table shows it: the id on small rings, n + 2^i on big ones. */
+export function fingerStartText(start: string, index: number, bits: number): string {
+  return bits <= 32 ? start : `n+2^${index}`;
 }

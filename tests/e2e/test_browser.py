@@ -1,0 +1,237 @@
+"""The web client in a real browser against the real conductor (virtual world, 200 nodes):
+the ring is drawn (read back from the canvas pixels), a node crashed from the UI is marked,
+a get from the key box draws its lookup path, the inspector shows the finger table, the
+classroom view works on a 6-bit ring, and the page reconnects when the conductor comes back.
+Screenshots land in test-artifacts/e2e/."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from playwright.sync_api import Browser, Page
+
+from .conftest import ARTIFACTS, VIEWPORT, Conductor, count_pixels, free_port, shot, start_conductor, stop_conductor
+
+pytestmark = pytest.mark.timeout(180)
+
+BG = ((0, 0, 0), (40, 45, 70))  # the canvas background (#0f172a) and anything as dark
+NODE_BLUE = ((25, 50, 125), (190, 225, 255))  # live nodes, light (#93c5fd) to dark (#1e3a8a) blue by key load
+CRASH_RED = ((200, 50, 50), (255, 210, 210))  # crashed nodes (#ef4444) and their cross (#fecaca)
+PATH_PINK = ((215, 140, 225), (255, 200, 255))  # the key box's lookup path (#f0abfc)
+
+
+ERRORS: dict[int, list[str]] = {}
+
+
+def page_errors(page: Page) -> list[str]:
+    """Uncaught exceptions the page threw since it was opened."""
+    return ERRORS.get(id(page), [])
+
+
+LAST_PATH = "() => window.chordial.store.chord.paths.at(-1).path"
+
+
+def open_page(browser: Browser, conductor: Conductor) -> Page:
+    page = browser.new_page(viewport=VIEWPORT)
+    errors: list[str] = []
+    ERRORS[id(page)] = errors
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(conductor.url + "/")
+    page.wait_for_selector("[data-testid=conn-status][data-state=open]", timeout=15_000)
+    page.wait_for_function("() => window.chordial && window.chordial.store.chord.hasSnapshot", timeout=15_000)
+    return page
+
+
+def start_from_ui(page: Page, **params: str) -> None:
+    """Fill the parameter form and press Start, as a person would."""
+    page.wait_for_selector("[data-param=nodes] input")
+    for name, value in params.items():
+        field = page.locator(f"[data-param={name}] select")
+        if field.count() > 0:
+            field.select_option(value)
+        else:
+            page.fill(f"[data-param={name}] input", value)
+    page.click("[data-testid=btn-start]")
+
+
+def key_result(page: Page, prefix: str, timeout_ms: int = 15_000) -> str:
+    """Wait for the key box's answer starting with ``prefix`` (or fail with the error toast)."""
+    handle = page.wait_for_function(
+        """(prefix) => {
+          const text = document.querySelector('[data-testid=key-result]').textContent;
+          if (text.startsWith(prefix)) return text;
+          const toast = document.querySelector('[data-testid=toast].toast-error');
+          return toast ? 'ERROR ' + toast.textContent : null;
+        }""",
+        arg=prefix,
+        timeout=timeout_ms,
+    )
+    text = str(handle.json_value())
+    assert not text.startswith("ERROR"), text
+    return text
+
+
+def node_ids(page: Page, state: str | None = None) -> list[str]:
+    ids: list[str] = page.evaluate(
+        "(state) => [...window.chordial.store.chord.nodes.values()]"
+        ".filter(n => state === null || n.state === state).map(n => n.id)",
+        state,
+    )
+    return ids
+
+
+def point_of(page: Page, node: str) -> tuple[float, float]:
+    p = page.evaluate("(id) => window.chordial.screenPointOf(id)", node)
+    assert p is not None, f"node {node} is not on the ring"
+    return float(p["x"]), float(p["y"])
+
+
+def wait_nodes(page: Page, count: int, timeout_ms: int = 30_000) -> None:
+    page.wait_for_function(
+        "(n) => window.chordial.store.chord.status === 'running' && window.chordial.store.chord.nodes.size === n",
+        arg=count,
+        timeout=timeout_ms,
+    )
+
+
+def test_virtual_ring_crash_and_get(browser: Browser, conductor: Conductor) -> None:
+    page = open_page(browser, conductor)
+    start_from_ui(page, world="virtual", nodes="200", id_bits="32", workload_rate="5")
+    wait_nodes(page, 200)
+    page.wait_for_timeout(1500)  # a few deltas and frames
+
+    # The ring is drawn: most of the canvas is background, but there is a ring of node-blue
+    # pixels, and the pixels at the nodes' own positions are node-coloured.
+    total = count_pixels(page, (0, 0, 0), (255, 255, 255))[0]
+    blue = count_pixels(page, *NODE_BLUE)[0]
+    assert blue > 2000, f"only {blue} node-coloured pixels of {total}"
+    live = node_ids(page, "live")
+    assert len(live) >= 190
+    sample = live[:: max(1, len(live) // 40)]
+    hits = count_pixels(page, *NODE_BLUE, points=[point_of(page, n) for n in sample], radius=2)
+    # (a lookup animation may be passing over a few of them)
+    assert sum(1 for h in hits if h > 0) >= 0.85 * len(sample), hits
+    shot(page, "01-ring-200-nodes")
+
+    # Crash a node from the UI: click it on the ring, then Crash.
+    target = live[len(live) // 3]
+    x, y = point_of(page, target)
+    assert count_pixels(page, *CRASH_RED, points=[(x, y)], radius=8)[0] == 0
+    page.mouse.click(x, y)
+    page.wait_for_selector(f'[data-testid=node-actions][data-node="{target}"]')
+    page.click("[data-testid=btn-crash]")
+    page.wait_for_function(
+        "(id) => window.chordial.store.chord.nodes.get(id)?.state === 'crashed'", arg=target, timeout=15_000
+    )
+    page.wait_for_timeout(300)
+    red = count_pixels(page, *CRASH_RED, points=[point_of(page, target)], radius=8)[0]
+    assert red >= 10, f"the crashed node is not marked red on the canvas ({red} red pixels)"
+    shot(page, "02-node-crashed")
+
+    # The inspector shows the clicked node's finger table (from the `inspect` command).
+    page.click("[data-testid=btn-inspect]")
+    page.wait_for_selector("[data-testid=finger-table] tbody tr", timeout=15_000)
+    assert page.text_content("[data-testid=inspector-id]") == target
+    rows = page.locator("[data-testid=finger-table] tbody tr").count()
+    assert rows >= 3
+    page.click("[data-testid=inspector] button.close")
+
+    # Put then get a key from the key box: the get's lookup path is drawn on the ring.
+    before = count_pixels(page, *PATH_PINK)[0]  # no answer in the key box yet: no path
+    page.fill("[data-testid=key-input]", "apple")
+    page.fill("[data-testid=value-input]", '"red"')
+    page.click("[data-testid=btn-put]")
+    key_result(page, "put apple", 15_000)
+    page.click("[data-testid=btn-get]")
+    key_result(page, "get apple", 15_000)
+    result = page.text_content("[data-testid=key-result]") or ""
+    assert '= "red"' in result, result
+    path: list[str] = page.evaluate(LAST_PATH)
+    assert len(path) >= 1
+    page.wait_for_timeout(450 * max(1, len(path) - 1) + 400)  # the animation draws hop by hop
+    pink = count_pixels(page, *PATH_PINK)[0]
+    assert pink > before + 40, f"no lookup path drawn ({before} → {pink} path pixels)"
+    # Every node of the path is on the ring where the path passes.
+    on_path = count_pixels(page, *PATH_PINK, points=[point_of(page, n) for n in path], radius=6)
+    assert all(n > 0 for n in on_path), on_path
+    shot(page, "03-get-lookup-path")
+
+    # For the README: a lookup of several hops, drawn to its end.
+    for key in ["banana", "cherry", "damson", "elder", "fig", "grape", "hazel", "kiwi", "lemon", "mango"]:
+        page.fill("[data-testid=key-input]", key)
+        page.click("[data-testid=btn-get]")
+        key_result(page, f"get {key}:")
+        hops: int = page.evaluate(LAST_PATH + ".length - 1")
+        if hops >= 3:
+            break
+    page.wait_for_timeout(450 * hops + 300)
+    shot(page, "ring-lookup-path", page.locator("main.ring"))
+
+    # Inspector screenshot of the path's owner (for the README).
+    owner = path[-1]
+    ox, oy = point_of(page, owner)
+    page.mouse.click(ox, oy)
+    page.click("[data-testid=btn-inspect]")
+    page.wait_for_function(
+        "(id) => document.querySelector('[data-testid=inspector-id]')?.textContent === id", arg=owner, timeout=15_000
+    )
+    page.wait_for_selector("[data-testid=keys-held] tbody tr", timeout=15_000)
+    shot(page, "04-inspector")
+    shot(page, "node-inspector", page.locator("[data-testid=inspector]"))
+
+    # The activity log lists the crash; clicking it highlights the node (no page errors anywhere).
+    page.fill("[data-testid=log-filter]", "crash")
+    entry = page.locator("[data-testid=activity-log] li[data-kind=crashed]").first
+    entry.wait_for(timeout=15_000)
+    entry.click()
+    assert page.evaluate("() => window.chordial.store.ui.highlight.length") >= 1
+    charts = page.locator("[data-testid=charts] canvas").count()
+    assert charts >= 4
+    assert page_errors(page) == []
+    page.close()
+
+
+def test_classroom_ring(browser: Browser, conductor: Conductor) -> None:
+    """m = 6: every id position is a tick, fingers come with intervals, nodes join at a chosen id."""
+    page = open_page(browser, conductor)
+    start_from_ui(page, world="virtual", nodes="8", id_bits="6", workload_rate="0.5")
+    wait_nodes(page, 8)
+    page.wait_for_selector("[data-testid=teaching]:checked", timeout=5_000)  # on by itself for m ≤ 8
+    ids = node_ids(page)
+    free = next(str(i) for i in range(64) if str(i) not in ids)
+    page.fill("[data-testid=add-node-id]", free)
+    page.click("[data-testid=btn-add-node]")
+    page.wait_for_function("(id) => window.chordial.store.chord.nodes.has(id)", arg=free, timeout=15_000)
+    x, y = point_of(page, ids[0])
+    page.mouse.click(x, y)
+    page.click("[data-testid=btn-inspect]")
+    page.wait_for_selector("[data-testid=finger-table] tbody tr", timeout=15_000)
+    starts = page.locator("[data-testid=finger-table] tbody tr td:nth-child(2)").all_text_contents()
+    expected = [str((int(ids[0]) + 2**i) % 64) for i in range(6)]
+    assert set(starts) <= set(expected) and starts, (starts, expected)
+    page.wait_for_timeout(500)
+    shot(page, "05-classroom-m6")
+    assert page_errors(page) == []
+    page.close()
+
+
+def test_reconnects_when_the_conductor_comes_back(browser: Browser, chromium_path: str) -> None:
+    port = free_port()
+    first = start_conductor(port, ARTIFACTS / "conductor-reconnect-1.log")
+    page = None
+    try:
+        page = open_page(browser, first)
+        stop_conductor(first)
+        page.wait_for_selector("[data-testid=conn-status][data-state=closed]", timeout=15_000)
+        second = start_conductor(port, ARTIFACTS / "conductor-reconnect-2.log")
+        try:
+            page.wait_for_selector("[data-testid=conn-status][data-state=open]", timeout=20_000)
+            time.sleep(0.2)
+            assert page.evaluate("() => window.chordial.store.chord.hasSnapshot")
+        finally:
+            stop_conductor(second)
+    finally:
+        stop_conductor(first)
+        if page is not None:
+            page.close()
