@@ -72,6 +72,9 @@ COMMAND_TIMEOUT = 15.0
 REFRESH_CONCURRENCY = 16
 MAX_IN_FLIGHT = 64
 """Workload operations in flight at most; arrivals beyond are counted as ``overloaded``."""
+SETTLED = 0.97
+"""Fraction of right successors after which the next wave of joins starts (the few left converge
+alongside it)."""
 PORT_STRIDE = 200
 """Ports reserved per worker (its nodes, the ones added later, and busy ports skipped)."""
 LOW_PORT, HIGH_PORT = 20000, 32000
@@ -186,7 +189,9 @@ class WorkerProcess:
                 continue
             event = message.get("event")
             if event == "node":
+                # The worker reports a node once its join has completed: it is a member now.
                 node = self.world.register(str(message["address"]), int(message["id"]), self)
+                node.state = "live"
                 self.count += 1
                 if self.waiting:
                     self.waiting.pop(0).set_result(node)
@@ -262,6 +267,7 @@ class LiveWorld(WorldBase):
         self.peer_failures = 0
         self.stale_reads = 0
         self.key_counts: Counter[str] = Counter()
+        self.errors: Counter[str] = Counter()
         self._latencies: list[float] = []
         self._hops: list[int] = []
         self._done = 0
@@ -274,33 +280,64 @@ class LiveWorld(WorldBase):
     # ------------------------------------------------------------------------------ life cycle
 
     async def start(self) -> None:
+        """Start the workers and grow the ring in waves.
+
+        Chord absorbs a burst of joins slowly: nodes that join before the ones ahead of them are
+        linked in all get the same successor, and stabilization sorts them out one per round. So
+        the ring grows in waves no larger than itself (1, 2, 4, … nodes), each joining through
+        random members, and the next wave waits until the successors are right again (or a few
+        stabilize periods have passed). 200 nodes take about eight waves."""
         from chordial.transport.grpc import GrpcTransport
 
         params = self.params
         self.transport = GrpcTransport()
         self._setup_workload(params)
         workers = max(1, math.ceil(params.nodes / NODES_PER_WORKER))
-        counts = [params.nodes // workers + (1 if i < params.nodes % workers else 0) for i in range(workers)]
         self.base_port = self._pick_base(workers + 2)
         timeout = START_TIMEOUT_BASE + START_TIMEOUT_PER_NODE * params.nodes
+        self._spawn_task(self._refresher(), "refresher")
         try:
-            first = await self._spawn(0, counts[0], None)
-            await asyncio.wait_for(first.ready, timeout)
-            seed = next((n.address for n in self.nodes.values()), None)
-            if seed is None:
-                raise WorldError(
-                    f"the first node did not start: {'; '.join(first.errors[-3:]) or 'no reason given'}", 500
-                )
-            rest = [await self._spawn(i, counts[i], seed) for i in range(1, workers)]
-            await asyncio.wait_for(asyncio.gather(*(w.ready for w in rest)), timeout)
+            async with asyncio.timeout(timeout):
+                first = await self._spawn(0, 1, None)
+                rest = [await self._spawn(i, 0, None) for i in range(1, workers)]
+                await asyncio.gather(*(w.ready for w in [first, *rest]))
+                if not self.nodes:
+                    reason = "; ".join(first.errors[-3:]) or "no reason given"
+                    raise WorldError(f"the first node did not start: {reason}", 500)
+                await self._grow(params.nodes - 1)
         except TimeoutError:
             raise WorldError(f"the live ring did not start within {timeout:g} s", 504) from None
         self.status = "running"
         self.t0 = time.time()
         self._last_check = time.monotonic()  # the first check once the ring had a period to settle
-        self._spawn_task(self._refresher(), "refresher")
         self._spawn_task(self._drive(), "workload")
         self._spawn_task(self._churn(), "churn")
+
+    async def _grow(self, count: int) -> None:
+        remaining = count
+        while remaining > 0:
+            members = [n for n in self.nodes.values() if n.state == "live"]
+            wave = min(len(members), remaining)
+            remaining -= wave
+            running = sorted((w for w in self.workers if w.proc.returncode is None), key=lambda w: w.count)
+            if not running:
+                raise WorldError("every worker process exited", 500)
+            joins = [
+                running[j % len(running)].add(members[self.rng.randrange(len(members))].address, None)
+                for j in range(wave)
+            ]
+            await asyncio.gather(*joins, return_exceptions=True)
+            await self._settle()
+
+    async def _settle(self) -> None:
+        """Wait until nearly every member's successor is the true one (as the nodes' events
+        tell), at most four stabilize periods."""
+        deadline = time.monotonic() + 4 * self.params.stabilize_period + 0.5
+        while time.monotonic() < deadline:
+            right = self._correctness(self.members())
+            if right is None or right["successors"] >= SETTLED:
+                return
+            await asyncio.sleep(0.05)
 
     def _pick_base(self, workers: int) -> int:
         span = workers * PORT_STRIDE
@@ -692,6 +729,8 @@ class LiveWorld(WorldBase):
             self._hops.append(reply.hops)
         else:
             self.failures += 1
+            reason = "unreachable" if reply is None else reply.code if isinstance(reply, ErrorReply) else "bad reply"
+            self.errors[reason] += 1
 
     async def _churn(self) -> None:
         """Joins, graceful leaves and crashes at the churn rates (each a Poisson process)."""
