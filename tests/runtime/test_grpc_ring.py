@@ -1,4 +1,5 @@
-"""Sixteen nodes in one process over real gRPC on 127.0.0.1 (Chord §4–§5 end to end).
+"""Sixteen nodes in one process over each real carrier (tcp, gRPC) on 127.0.0.1 (Chord §4–§5
+end to end).
 
 The ring must become exactly right (successors, predecessors and, after convergence, every
 finger), keys must sit exactly on successor(key_id) and be readable through every node, a
@@ -18,16 +19,17 @@ import pytest
 from chordial.core import ChordConfig, key_id
 from chordial.core.invariants import assert_ring
 from chordial.core.messages import ClientGet, ClientPut, DataReply, Request, Response
-from chordial.transport.grpc import GrpcTransport
+from chordial.transport.carriers import CARRIERS, make_transport
 from tests.runtime.ring import Ring
 
 CONFIG = ChordConfig(stabilize_period=0.1, fix_fingers_period=0.05, check_predecessor_period=0.2, rpc_timeout=0.5)
 KEYS = [f"key-{i}" for i in range(1000)]
 
 
-@pytest.fixture
-async def ring() -> AsyncIterator[Ring]:
-    ring = Ring(GrpcTransport, CONFIG)
+@pytest.fixture(params=CARRIERS)
+async def ring(request: pytest.FixtureRequest) -> AsyncIterator[Ring]:
+    carrier: str = request.param
+    ring = Ring(lambda: make_transport(carrier), CONFIG)
     await ring.grow(16)
     await ring.converged(fingers=True, timeout=60)
     yield ring
@@ -35,7 +37,7 @@ async def ring() -> AsyncIterator[Ring]:
 
 
 async def call_all(calls: list[tuple[str, Request]], concurrency: int = 48) -> list[Response]:
-    client = GrpcTransport()
+    client = make_transport("auto")
     results: list[Response | None] = [None] * len(calls)
     todo = iter(enumerate(calls))
 
