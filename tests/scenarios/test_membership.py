@@ -1,10 +1,17 @@
-"""Key handoff schedules that the random simulator rarely produces, run step by step."""
+"""Joins and key handoffs in schedules that the random simulator rarely produces, step by step."""
 
 from __future__ import annotations
 
+import random
+from dataclasses import replace
+
+import pytest
+
+from chordial.core import ChordError
 from chordial.core.config import ChordConfig
 from chordial.core.ids import key_id
 from chordial.core.messages import Entry
+from chordial.core.node import ChordNode
 from tests.core.harness import SyncNet
 
 CONFIG = ChordConfig(id_bits=8, successors=2, replicas=2)
@@ -42,3 +49,14 @@ def test_a_restarted_node_that_is_still_its_successors_predecessor_gets_its_keys
     held = again.store.get(kid, key)
     assert held is not None and held.value == b"kept"
     assert again.owns(kid)
+
+
+@pytest.mark.parametrize("other", [{"replicas": 1}, {"consistency": "eventual"}])
+def test_a_node_with_other_replication_settings_is_refused_at_join(other: dict[str, object]) -> None:
+    net = SyncNet(CONFIG)
+    a = net.create(10)
+    stranger = ChordNode("n99", replace(CONFIG, **other), rng=random.Random(1), node_id=99)  # type: ignore[arg-type]
+    net.nodes[stranger.ref.address] = stranger
+    with pytest.raises(ChordError, match="wrong ring: n10 keeps 2 copies"):
+        net.run(stranger, stranger.join(a.ref.address))
+    assert stranger.status == "new" and a.successors == []

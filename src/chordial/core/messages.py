@@ -44,6 +44,9 @@ class Ping:
 class Pong:
     node: NodeRef
     id_bits: int
+    # The ring-wide replication settings, so that a joiner with other ones is refused.
+    replicas: int = 0
+    consistency: str = ""
 
 
 @dataclass(frozen=True, slots=True)

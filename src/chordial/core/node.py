@@ -292,6 +292,13 @@ class ChordNode:
                 f"wrong ring: {bootstrap} uses {pong.id_bits}-bit ids, this node {self.config.id_bits}",
                 "failed_precondition",
             )
+        cfg = self.config
+        if pong.replicas and (pong.replicas, pong.consistency) != (cfg.replicas, cfg.consistency):
+            raise ChordError(
+                f"wrong ring: {bootstrap} keeps {pong.replicas} copies ({pong.consistency}), "
+                f"this node {cfg.replicas} ({cfg.consistency})",
+                "failed_precondition",
+            )
         if pong.node.id == self.id:
             raise ChordError(f"node id {self.id} is already taken by {pong.node.address}", "failed_precondition")
         for attempt in range(self.config.data_op_attempts * 2):
@@ -1100,7 +1107,7 @@ class ChordNode:
             case Notify():
                 return self._on_notify(request)
             case Ping():
-                return Pong(self.ref, self.config.id_bits)
+                return Pong(self.ref, self.config.id_bits, self.config.replicas, self.config.consistency)
             case TransferKeys():
                 return self._on_transfer(request)
             case LeaveNotice():

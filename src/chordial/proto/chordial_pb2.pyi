@@ -162,8 +162,13 @@ class Pong(_message.Message):
 
     NODE_FIELD_NUMBER: _builtins.int
     ID_BITS_FIELD_NUMBER: _builtins.int
+    REPLICAS_FIELD_NUMBER: _builtins.int
+    CONSISTENCY_FIELD_NUMBER: _builtins.int
     id_bits: _builtins.int
     """The ring's id size m (ids are in [0, 2^m))."""
+    replicas: _builtins.int
+    """The ring's replication factor k and consistency mode ("linearizable" or "eventual")."""
+    consistency: _builtins.str
     @_builtins.property
     def node(self) -> Global___NodeRef:
         """Required: the answering node."""
@@ -173,10 +178,12 @@ class Pong(_message.Message):
         *,
         node: Global___NodeRef | None = ...,
         id_bits: _builtins.int = ...,
+        replicas: _builtins.int = ...,
+        consistency: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["node", b"node"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["id_bits", b"id_bits", "node", b"node"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consistency", b"consistency", "id_bits", b"id_bits", "node", b"node", "replicas", b"replicas"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -372,8 +372,8 @@ def response_to_proto(response: Response) -> Message:
 
 def _response_to_proto(response: Response) -> Message:
     match response:
-        case Pong(node=node, id_bits=id_bits):
-            return pb.Pong(node=noderef_to_proto(node), id_bits=id_bits)
+        case Pong(node=node, id_bits=id_bits, replicas=replicas, consistency=consistency):
+            return pb.Pong(node=noderef_to_proto(node), id_bits=id_bits, replicas=replicas, consistency=consistency)
         case Neighbours(node=node, predecessor=predecessor, successors=successors):
             return pb.Neighbours(
                 node=noderef_to_proto(node),
@@ -428,7 +428,12 @@ def response_from_proto(message: Message) -> Response:
     """The reply dataclass a protobuf reply message stands for."""
     match message:
         case pb.Pong():
-            return Pong(_required_ref(message.HasField("node"), message.node, "Pong.node"), message.id_bits)
+            return Pong(
+                _required_ref(message.HasField("node"), message.node, "Pong.node"),
+                message.id_bits,
+                message.replicas,
+                message.consistency,
+            )
         case pb.Neighbours():
             return Neighbours(
                 node=_required_ref(message.HasField("node"), message.node, "Neighbours.node"),
