@@ -9,9 +9,11 @@ import pytest
 
 from chordial.core import ChordError
 from chordial.core.config import ChordConfig
+from chordial.core.events import KeysTransferred
 from chordial.core.ids import key_id
-from chordial.core.messages import Entry
+from chordial.core.messages import Entry, NodeRef, Request, Response, TransferKeys
 from chordial.core.node import ChordNode
+from chordial.core.replication import SYNC_CHUNK
 from tests.core.harness import SyncNet
 
 CONFIG = ChordConfig(id_bits=8, successors=2, replicas=2)
@@ -60,3 +62,39 @@ def test_a_node_with_other_replication_settings_is_refused_at_join(other: dict[s
     with pytest.raises(ChordError, match="wrong ring: n10 keeps 2 copies"):
         net.run(stranger, stranger.join(a.ref.address))
     assert stranger.status == "new" and a.successors == []
+
+
+class CountingNet(SyncNet):
+    """Counts the TransferKeys messages and the entries they carry."""
+
+    def __init__(self, config: ChordConfig) -> None:
+        super().__init__(config)
+        self.transfers: list[int] = []
+
+    def deliver(self, target: NodeRef, request: Request) -> Response:
+        if isinstance(request, TransferKeys):
+            self.transfers.append(len(request.entries))
+        return super().deliver(target, request)
+
+
+@pytest.mark.parametrize("replicas", [1, 2])
+def test_a_large_handoff_moves_in_chunks_and_completes_at_the_last(replicas: int) -> None:
+    net = CountingNet(replace(CONFIG, id_bits=16, replicas=replicas))
+    a = net.create(100)
+    b = net.join(40_000, via=a)
+    net.rounds(3)
+    keys = [f"key-{i}" for i in range(2_000)]
+    for key in keys:
+        kid = key_id(key, 16)
+        owner = b if 100 < kid <= 40_000 else a
+        owner.store.apply(Entry(key, kid, b"v", 1))
+    mine = [k for k in keys if 100 < key_id(k, 16) <= 20_000]
+    net.transfers.clear()
+    c = net.join(20_000, via=a)
+    net.rounds(3)
+    assert not c.awaiting_handoff
+    assert all(c.store.get(key_id(k, 16), k) is not None for k in mine)
+    assert len(net.transfers) >= 2 and max(net.transfers) <= SYNC_CHUNK  # chunks, not one call per key
+    assert sum(net.transfers) < 2 * len(keys)
+    done = [e for e in net.events if isinstance(e, KeysTransferred) and not e.outgoing and e.node.id == c.id]
+    assert [e.count for e in done][-1] >= len(mine)  # one event for the whole transfer

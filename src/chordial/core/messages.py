@@ -113,6 +113,9 @@ class TransferKeys:
     entries: tuple[Entry, ...]
     leaving: bool = False
     predecessor: NodeRef | None = None
+    # Large stores move in chunks: every chunk but the last says ``more``; the receiver adopts
+    # each chunk's entries at once and acts on the transfer (predecessor, handoff done) at the last.
+    more: bool = False
 
 
 @dataclass(frozen=True, slots=True)

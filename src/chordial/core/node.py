@@ -81,7 +81,7 @@ from chordial.core.messages import (
     SyncRange,
     TransferKeys,
 )
-from chordial.core.replication import Replication
+from chordial.core.replication import Replication, chunks
 from chordial.core.store import KeyStore
 
 Status = Literal["new", "joining", "active", "leaving", "stopped"]
@@ -163,6 +163,7 @@ class ChordNode:
         # itself for a ring of one that owns every key.
         self._rejoin_via: list[NodeRef] = []
         self._rejoin_rounds = 0
+        self._incoming: dict[int, list[Entry]] = {}  # chunks of a transfer still in progress, by sender
         self.fingers: list[NodeRef | None] = [None] * bits
         self.store = KeyStore(bits)
         # A joined node serves data only once its successor handed it its share of the keys.
@@ -358,8 +359,7 @@ class ChordNode:
         handed_to: NodeRef | None = None
         for succ in list(self.successors):
             try:
-                transfer = TransferKeys(self.ref, tuple(entries), leaving=True, predecessor=self.predecessor)
-                yield Call(succ, transfer, timeout)
+                yield from self._transfer(succ, entries, leaving=True, predecessor=self.predecessor)
             except PeerFailed:
                 continue
             handed_to = succ
@@ -618,7 +618,7 @@ class ChordNode:
         try:
             # ``old`` bounds the range handed over: a newcomer that joined behind another
             # concurrent joiner learns here that its predecessor is not the node it joined through.
-            yield Call(new, TransferKeys(self.ref, tuple(moving), predecessor=old), self.config.rpc_timeout)
+            yield from self._transfer(new, moving, leaving=False, predecessor=old)
         except PeerFailed:
             self.peer_failed(new, "transfer")
             if not replicated:
@@ -635,16 +635,34 @@ class ChordNode:
             self.emit(KeysTransferred(self.now, self.ref, new, len(moving), True, "join"))
         return self._neighbours()
 
+    def _transfer(
+        self, peer: NodeRef, entries: list[Entry], *, leaving: bool, predecessor: NodeRef | None
+    ) -> Procedure[None]:
+        """Hand ``entries`` to ``peer`` in chunks (one message when they are few); the last
+        chunk carries the transfer's meaning. Raises PeerFailed if any chunk is not taken."""
+        parts = chunks(entries) or [()]
+        for index, part in enumerate(parts):
+            more = index < len(parts) - 1
+            request = TransferKeys(self.ref, part, leaving=leaving, predecessor=predecessor, more=more)
+            reply = yield Call(peer, request, self.config.rpc_timeout)
+            if isinstance(reply, ErrorReply):
+                raise PeerFailed(peer, reply.message)
+
     def _on_transfer(self, request: TransferKeys) -> Handled:
         if self.status != "active":
             # A leaving node already handed its store on: taking keys now would lose them. The
             # sender sees this like a dead peer and tries its next successor.
             return ErrorReply("unavailable", f"node {self.ref.address} is {self.status}")
-        adopted = self.store.merge(request.entries)
+        self.store.merge(request.entries)
         self.replication.remember(request.entries)
-        if request.entries:
+        arrived = self._incoming.pop(request.sender.id, [])
+        arrived.extend(request.entries)
+        if request.more:
+            self._incoming[request.sender.id] = arrived  # act on the transfer at its last chunk
+            return Ack()
+        if arrived:
             reason = "leave" if request.leaving else "join"
-            self.emit(KeysTransferred(self.now, self.ref, request.sender, adopted, False, reason))
+            self.emit(KeysTransferred(self.now, self.ref, request.sender, len(arrived), False, reason))
         if not request.leaving:
             self.awaiting_handoff = False
             bound, pred = request.predecessor, self.predecessor
@@ -664,8 +682,8 @@ class ChordNode:
                 self._clear_predecessor()
                 self._floor = request.sender.id
         self._set_successors(s for s in self.successors if s.id != request.sender.id)
-        if self.replication.enabled and request.entries:
-            return self._pass_on_then_ack(list(request.entries))
+        if self.replication.enabled and arrived:
+            return self._pass_on_then_ack(arrived)
         return Ack()
 
     def _pass_on_then_ack(self, entries: list[Entry]) -> Procedure[Response]:

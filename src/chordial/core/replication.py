@@ -51,7 +51,29 @@ if TYPE_CHECKING:
     from chordial.core.node import ChordNode
 
 SYNC_CHUNK = 256
-"""Entries per message when whole ranges move (takeover, repair)."""
+"""Entries per message at most when whole ranges move (handoffs, takeover, repair)."""
+
+CHUNK_BYTES = 1 << 20
+"""Value bytes per message at most when ranges move (one larger entry still goes alone): far
+below the carriers' frame limits, and small enough that one chunk never holds a peer up long."""
+
+
+def chunks(entries: Iterable[Entry]) -> list[tuple[Entry, ...]]:
+    """Split entries into messages of at most :data:`SYNC_CHUNK` entries and about
+    :data:`CHUNK_BYTES` of values: ranges move in a few calls, never one per key."""
+    out: list[tuple[Entry, ...]] = []
+    chunk: list[Entry] = []
+    size = 0
+    for entry in entries:
+        if chunk and (len(chunk) == SYNC_CHUNK or size + len(entry.value) > CHUNK_BYTES):
+            out.append(tuple(chunk))
+            chunk, size = [], 0
+        chunk.append(entry)
+        size += len(entry.value) + len(entry.key)
+    if chunk:
+        out.append(tuple(chunk))
+    return out
+
 
 REMEMBERED_REQUESTS = 4096
 """Request ids of recent writes each node remembers, to apply a retried write only once."""
@@ -255,8 +277,8 @@ class Replication:
         self.syncing += 1
         try:
             chain = self.chain()
-            for start in range(0, len(entries), SYNC_CHUNK):
-                yield from self.send_down(tuple(entries[start : start + SYNC_CHUNK]), chain, overwrite=False)
+            for chunk in chunks(entries):
+                yield from self.send_down(chunk, chain, overwrite=False)
         finally:
             self.syncing -= 1
 
@@ -292,8 +314,7 @@ class Replication:
                 self.remember(answer.newer)
             wanted = set(answer.wanted)
             missing = [e for e in mine if e.key in wanted]
-            for start in range(0, len(missing), SYNC_CHUNK):
-                chunk = tuple(missing[start : start + SYNC_CHUNK])
+            for chunk in chunks(missing):
                 expect((yield Call(peer, Replicate(node.ref, chunk, (), overwrite=False), timeout)), Ack)
         except PeerFailed:
             return 0

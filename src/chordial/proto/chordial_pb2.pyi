@@ -361,8 +361,11 @@ class TransferKeysRequest(_message.Message):
     ENTRIES_FIELD_NUMBER: _builtins.int
     LEAVING_FIELD_NUMBER: _builtins.int
     PREDECESSOR_FIELD_NUMBER: _builtins.int
+    MORE_FIELD_NUMBER: _builtins.int
     leaving: _builtins.bool
     """The sender is leaving the ring."""
+    more: _builtins.bool
+    """More chunks of the same transfer follow; the receiver acts on the transfer at the last one."""
     @_builtins.property
     def sender(self) -> Global___NodeRef:
         """Required: the node handing the entries over."""
@@ -382,10 +385,11 @@ class TransferKeysRequest(_message.Message):
         entries: _abc.Iterable[Global___Entry] | None = ...,
         leaving: _builtins.bool = ...,
         predecessor: Global___NodeRef | None = ...,
+        more: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["predecessor", b"predecessor", "sender", b"sender"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries", "leaving", b"leaving", "predecessor", b"predecessor", "sender", b"sender"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries", "leaving", b"leaving", "more", b"more", "predecessor", b"predecessor", "sender", b"sender"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -248,6 +248,7 @@ def _request_to_proto(request: Request) -> Message:
                 entries=[entry_to_proto(e) for e in request.entries],
                 leaving=request.leaving,
                 predecessor=None if request.predecessor is None else noderef_to_proto(request.predecessor),
+                more=request.more,
             )
         case LeaveNotice(leaving=leaving, successors=successors):
             return pb.LeaveNoticeRequest(leaving=noderef_to_proto(leaving), successors=_refs_to_proto(successors))
@@ -310,6 +311,7 @@ def request_from_proto(message: Message) -> Request:
                 predecessor=_optional_ref(
                     message.HasField("predecessor"), message.predecessor, "TransferKeys.predecessor"
                 ),
+                more=message.more,
             )
         case pb.LeaveNoticeRequest():
             return LeaveNotice(
