@@ -6,7 +6,7 @@ export UV_PYTHON_DOWNLOADS := never
 UV := python3 -m uv
 RUN := $(UV) run --locked
 
-.PHONY: setup demo test lint typecheck proto proto-check bench experiments clean web web-test chromium
+.PHONY: setup demo test lint typecheck proto proto-check ts-types ts-types-check bench experiments clean web web-test chromium
 
 setup:
 	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check uv
@@ -28,7 +28,14 @@ proto:
 proto-check: setup
 	$(RUN) python scripts/gen_proto.py --check
 
-test: lint typecheck proto-check web web-test chromium
+# web/src/protocol.ts is generated from the conductor's pydantic models.
+ts-types:
+	$(RUN) python scripts/gen_ts_types.py
+
+ts-types-check: setup
+	$(RUN) python scripts/gen_ts_types.py --check
+
+test: lint typecheck proto-check ts-types-check web web-test chromium
 	$(RUN) pytest -q
 
 # The web client (web/): npm ci when the lock file changed, vite build when a source did.

@@ -99,5 +99,5 @@ async def conductor() -> AsyncIterator[Conductor]:
 
 @pytest.fixture
 async def browser(conductor: Conductor) -> AsyncIterator[Browser]:
-    async with connect(conductor.ws_url, max_size=None, open_timeout=10, close_timeout=5) as ws:
+    async with connect(conductor.ws_url, max_size=None, open_timeout=10, close_timeout=1) as ws:
         yield Browser(ws)

@@ -216,6 +216,7 @@ class Session:
                 await world.stop()
                 raise
             self._last_stats = 0.0
+            world.feed.take()  # what building the ring emitted: the snapshot below covers it
             self.broadcast_status()
             self._snapshot_all()
             return params
