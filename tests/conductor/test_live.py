@@ -80,6 +80,12 @@ async def test_live_ring_stream_controls_and_clean_stop(conductor: Conductor, br
         lambda m: m["type"] == "delta" and any(v["id"] == victim and v["state"] == "crashed" for v in m["upserts"]),
         20,
     )
+    leaver = next(n["id"] for n in snapshot["nodes"] if n["id"] not in (victim, got["owner"]))
+    assert (await conductor.http.post(f"/api/nodes/{leaver}/leave")).status_code == 200
+    await browser.until(
+        lambda m: m["type"] == "delta" and any(v["id"] == leaver and v["state"] == "left" for v in m["upserts"]),
+        20,
+    )
     added = await browser.ok("add_node", {}, timeout=30)
     new_id = added["node"]["id"]
     await browser.until(
