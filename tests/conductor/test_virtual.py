@@ -8,7 +8,11 @@ import csv
 import io
 import json
 import time
+from pathlib import Path
 from typing import Any
+
+import httpx
+import uvicorn
 
 from chordial.conductor.protocol import NodeDetail, Params
 from tests.conductor.conftest import Browser, Conductor
@@ -238,3 +242,28 @@ async def test_several_browsers_watch_one_simulation(conductor: Conductor, brows
         await second.until(
             lambda m: m["type"] == "delta" and any(v["id"] == victim and v["state"] == "crashed" for v in m["upserts"])
         )
+
+
+async def test_app_starts_a_simulation_and_serves_the_built_client(tmp_path: Path) -> None:
+    from chordial.conductor.app import create_app
+    from chordial.conductor.session import Session
+
+    (tmp_path / "index.html").write_text("<!doctype html><title>Chordial</title><div id=root></div>")
+    app = create_app(Session(), web_dist=tmp_path, start=Params(nodes=16, workload_rate=0))
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", ws="websockets-sansio")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        for _ in range(500):
+            if server.started:
+                break
+            await asyncio.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+            state = (await http.get("/api/state")).json()
+            assert state["status"] == "running" and len(state["nodes"]) == 16
+            page = await http.get("/")
+            assert page.status_code == 200 and "<div id=root>" in page.text
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 20)
