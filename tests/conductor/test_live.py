@@ -5,10 +5,16 @@ operations; crashes seen as the node's stream ending; nothing left running after
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from chordial.conductor.gateway import create_gateway
 from chordial.conductor.live import LiveWorld
@@ -127,3 +133,56 @@ async def test_gateway_reports_an_unreachable_node() -> None:
         response = await http.get("/api/kv/anything")
     assert response.status_code == 503 and "unavailable" in response.json()["detail"]
     await asyncio.sleep(0)
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z":
+                found.append(int(entry))
+    return found
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+async def test_no_node_outlives_the_conductor(how: signal.Signals, tmp_path: Path) -> None:
+    """Graceful exit stops the workers; a killed conductor closes their stdin, and they exit."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = (tmp_path / "conductor.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chordial", "conductor", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT
+    )
+    workers: list[int] = []
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+            for _ in range(200):
+                try:
+                    await http.get("/api/params")
+                    break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.1)
+            started = await http.post("/api/sim", json={**FAST, "nodes": 3, "workload_rate": 0})
+            assert started.status_code == 200, started.text
+        workers = children_of(proc.pid)
+        assert workers and all(alive(w) for w in workers)
+        proc.send_signal(how)
+        proc.wait(timeout=20)
+        for _ in range(100):
+            if not any(alive(w) for w in workers):
+                break
+            await asyncio.sleep(0.1)
+        assert not any(alive(w) for w in workers), "a worker outlived the conductor"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        for w in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(w, signal.SIGKILL)
+        log.close()
