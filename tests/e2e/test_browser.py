@@ -97,6 +97,14 @@ def wait_nodes(page: Page, count: int, timeout_ms: int = 30_000) -> None:
 
 def test_virtual_ring_crash_and_get(browser: Browser, conductor: Conductor) -> None:
     page = open_page(browser, conductor)
+    try:
+        check_virtual_ring(page)
+    finally:
+        shot(page, "virtual-last-state")
+        page.close()
+
+
+def check_virtual_ring(page: Page) -> None:
     start_from_ui(page, world="virtual", nodes="200", id_bits="32", workload_rate="5")
     wait_nodes(page, 200)
     page.wait_for_timeout(1500)  # a few deltas and frames
@@ -117,7 +125,7 @@ def test_virtual_ring_crash_and_get(browser: Browser, conductor: Conductor) -> N
     # Crash a node from the UI: click it on the ring, then Crash.
     target = live[len(live) // 3]
     x, y = point_of(page, target)
-    assert count_pixels(page, *CRASH_RED, points=[(x, y)], radius=8)[0] == 0
+    red_before = count_pixels(page, *CRASH_RED, points=[(x, y)], radius=8)[0]
     page.mouse.click(x, y)
     page.wait_for_selector(f'[data-testid=node-actions][data-node="{target}"]')
     page.click("[data-testid=btn-crash]")
@@ -126,7 +134,7 @@ def test_virtual_ring_crash_and_get(browser: Browser, conductor: Conductor) -> N
     )
     page.wait_for_timeout(300)
     red = count_pixels(page, *CRASH_RED, points=[point_of(page, target)], radius=8)[0]
-    assert red >= 10, f"the crashed node is not marked red on the canvas ({red} red pixels)"
+    assert red >= red_before + 10, f"the crashed node is not marked red on the canvas ({red_before} → {red})"
     shot(page, "02-node-crashed")
 
     # The inspector shows the clicked node's finger table (from the `inspect` command).
@@ -157,15 +165,20 @@ def test_virtual_ring_crash_and_get(browser: Browser, conductor: Conductor) -> N
     assert all(n > 0 for n in on_path), on_path
     shot(page, "03-get-lookup-path")
 
-    # For the README: a lookup of several hops, drawn to its end.
+    # For the README: a stored key whose lookup takes several hops, drawn to its end.
+    page.click("[data-testid=node-actions] button[title=deselect]")
     for key in ["banana", "cherry", "damson", "elder", "fig", "grape", "hazel", "kiwi", "lemon", "mango"]:
         page.fill("[data-testid=key-input]", key)
+        page.fill("[data-testid=value-input]", f'"{key} pie"')
+        page.click("[data-testid=btn-put]")
+        key_result(page, f"put {key}:")
         page.click("[data-testid=btn-get]")
         key_result(page, f"get {key}:")
         hops: int = page.evaluate(LAST_PATH + ".length - 1")
         if hops >= 3:
             break
     page.wait_for_timeout(450 * hops + 300)
+    shot(page, "03b-lookup-several-hops")
     shot(page, "ring-lookup-path", page.locator("main.ring"))
 
     # Inspector screenshot of the path's owner (for the README).
@@ -178,7 +191,6 @@ def test_virtual_ring_crash_and_get(browser: Browser, conductor: Conductor) -> N
     )
     page.wait_for_selector("[data-testid=keys-held] tbody tr", timeout=15_000)
     shot(page, "04-inspector")
-    shot(page, "node-inspector", page.locator("[data-testid=inspector]"))
 
     # The activity log lists the crash; clicking it highlights the node (no page errors anywhere).
     page.fill("[data-testid=log-filter]", "crash")
@@ -189,7 +201,6 @@ def test_virtual_ring_crash_and_get(browser: Browser, conductor: Conductor) -> N
     charts = page.locator("[data-testid=charts] canvas").count()
     assert charts >= 4
     assert page_errors(page) == []
-    page.close()
 
 
 def test_classroom_ring(browser: Browser, conductor: Conductor) -> None:
@@ -203,15 +214,22 @@ def test_classroom_ring(browser: Browser, conductor: Conductor) -> None:
     page.fill("[data-testid=add-node-id]", free)
     page.click("[data-testid=btn-add-node]")
     page.wait_for_function("(id) => window.chordial.store.chord.nodes.has(id)", arg=free, timeout=15_000)
-    x, y = point_of(page, ids[0])
+    # Inspect the node holding most keys: its fingers start at n + 2^i.
+    busiest: str = page.evaluate(
+        "() => [...window.chordial.store.chord.nodes.values()].filter(n => n.state === 'live')"
+        ".sort((a, b) => b.keys - a.keys)[0].id"
+    )
+    x, y = point_of(page, busiest)
     page.mouse.click(x, y)
     page.click("[data-testid=btn-inspect]")
     page.wait_for_selector("[data-testid=finger-table] tbody tr", timeout=15_000)
     starts = page.locator("[data-testid=finger-table] tbody tr td:nth-child(2)").all_text_contents()
-    expected = [str((int(ids[0]) + 2**i) % 64) for i in range(6)]
+    expected = [str((int(busiest) + 2**i) % 64) for i in range(6)]
     assert set(starts) <= set(expected) and starts, (starts, expected)
-    page.wait_for_timeout(500)
+    page.set_viewport_size({"width": 1500, "height": 1000})
+    page.wait_for_timeout(800)
     shot(page, "05-classroom-m6")
+    shot(page, "node-inspector", page.locator("[data-testid=inspector]"))
     assert page_errors(page) == []
     page.close()
 

@@ -581,7 +581,9 @@ export class RingRenderer {
       const elapsed = now - a.start;
       const prog = hopProgress(elapsed, hops, a.msPerHop);
       const doneAt = Math.max(0, hops) * a.msPerHop;
-      const fade = prog.done ? 1 - (elapsed - doneAt) / a.hold : 1;
+      // Event paths fade over their whole hold; the key box's stay solid until its last 1.5 s.
+      const fadeMs = a.entry.source === "user" ? 1500 : a.hold;
+      const fade = prog.done ? Math.min(1, (a.hold - (elapsed - doneAt)) / fadeMs) : 1;
       if (fade <= 0) continue;
       keep.push(a);
       const user = a.entry.source === "user";
@@ -615,10 +617,17 @@ export class RingRenderer {
         ctx.font = "bold 12px system-ui, sans-serif";
         ctx.textAlign = "center";
         ctx.textBaseline = "middle";
+        let lx = NaN;
+        let ly = NaN;
         for (let h = 0; h <= Math.min(hops, prog.hop + (prog.t >= 1 ? 1 : 0)); h++) {
           const i = this.indexById.get(path[h]);
           if (i === undefined) continue;
-          ctx.fillText(String(h), cx + this.xs[i] * (k - r - 14), cy + this.ys[i] * (k - r - 14));
+          const x = cx + this.xs[i] * (k - r - 14);
+          const y = cy + this.ys[i] * (k - r - 14);
+          if (Math.hypot(x - lx, y - ly) < 14) continue; // next to the previous number: skip
+          ctx.fillText(String(h), x, y);
+          lx = x;
+          ly = y;
         }
         if (a.entry.keyPos !== null) {
           const kp = posToXY(a.entry.keyPos);

@@ -66,7 +66,7 @@ function Chart({ def, stats }: { def: ChartDef; stats: StatsSeries }) {
       scales: { x: { time: false } },
       axes: [
         { ...axis, label: "", values: (_u, ticks) => ticks.map((t) => `${t}s`) },
-        { ...axis, size: 44 },
+        { ...axis, size: 54 },
       ],
       series: [{ label: "t" }, ...def.series.map((x) => ({ label: x.label, stroke: x.colour, width: 1.5, spanGaps: false }))],
     };

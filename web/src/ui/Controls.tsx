@@ -140,7 +140,7 @@ export function Controls({ store, conn, chord, ui, teaching, setTeaching }: Prop
     setKv(
       `${action} ${res.key}: ${found} · owner ${shortId(res.owner, chord.idBits)}${res.owner_address ? ` (${res.owner_address})` : ""} · ${res.hops} hops${res.version !== null && res.version !== undefined ? ` · v${res.version}` : ""}`,
     );
-    store.updateChord((s) => addUserPath(s, path, keyPosFrom(data, s.idBits), `${action} ${res.key}`, action !== "get" || res.found));
+    store.updateChord((s) => addUserPath(s, path, keyPosFrom(data, s.idBits), `${action} ${res.key}`));
   }
 
   const running = chord.status === "running";
