@@ -36,7 +36,7 @@ async def test_first_messages_then_a_running_simulation(browser: Browser) -> Non
     node = snap["nodes"][0]
     assert 0 <= node["pos"] < 1 and node["state"] == "live" and node["fingers"]
     assert int(node["id"]) < 2 ** snap["id_bits"]
-    stats = await browser.until(lambda m: m["type"] == "stats" and m["ops_per_s"] > 0)
+    stats = await browser.until(lambda m: m["type"] == "stats" and m["ops_per_s"] > 0 and m["top_keys"])
     assert stats["node_count"] == 200
     assert stats["correctness"]["successors"] == 1.0
     assert stats["hops_mean"] is not None and stats["latency_ms_mean"] is not None
@@ -84,6 +84,13 @@ async def test_teaching_ring_lists_every_finger(browser: Browser) -> None:
     assert all(int(n["id"]) < 64 for n in snap["nodes"])
     detail = await browser.ok("inspect", {"node": snap["nodes"][0]["id"]})
     assert [f["index"] for f in detail["finger_table"]] == list(range(6))
+    placed = await browser.ok("put", {"key_id": "42", "value": "at 42"})
+    assert placed["key_id"] == "42" and placed["key"].startswith("k")
+    assert (await browser.ok("get", {"key": placed["key"]}))["value"] == "at 42"
+    both = await browser.command("put", {"key": "a", "key_id": "1", "value": 1})
+    assert not both["ok"] and "either key or key_id" in both["error"]
+    outside = await browser.command("put", {"key_id": "64", "value": 1})
+    assert not outside["ok"] and "does not fit" in outside["error"]
 
 
 async def test_pause_step_resume_speed(browser: Browser) -> None:

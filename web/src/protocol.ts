@@ -319,9 +319,12 @@ export interface PartitionCommand {
 }
 
 export interface PutArgs {
-  key: string;
+  /** the key; or leave it out and give key_id */
+  key?: string | null;
+  /** teaching mode (m ≤ 20): a decimal id; the conductor picks a key name hashing to it */
+  key_id?: string | null;
   /** any JSON value; strings are stored as their UTF-8 text */
-  value: unknown;
+  value?: unknown;
 }
 
 export interface PutCommand {

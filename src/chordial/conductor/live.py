@@ -700,7 +700,8 @@ class LiveWorld(WorldBase):
     async def _one_op(self, op: str, rank: int) -> None:
         assert self.transport is not None
         key = self.dataset.keys[rank]
-        self.key_counts[key] += 1
+        if op == "get":
+            self.key_counts[key] += 1
         members = [n for n in self.nodes.values() if n.state == "live"]
         if not members:
             return

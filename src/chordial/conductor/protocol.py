@@ -324,8 +324,20 @@ class NodeArgs(_Model):
 
 
 class PutArgs(_Model):
-    key: str = Field(min_length=1, max_length=1024)
-    value: Any = Field(description="any JSON value; strings are stored as their UTF-8 text")
+    key: str | None = Field(
+        default=None, min_length=1, max_length=1024, description="the key; or leave it out and give key_id"
+    )
+    key_id: str | None = Field(
+        default=None,
+        description="teaching mode (m ≤ 20): a decimal id; the conductor picks a key name hashing to it",
+    )
+    value: Any = Field(default=None, description="any JSON value; strings are stored as their UTF-8 text")
+
+    @model_validator(mode="after")
+    def _one_key(self) -> PutArgs:
+        if (self.key is None) == (self.key_id is None):
+            raise ValueError("give either key or key_id")
+        return self
 
 
 class GetArgs(_Model):

@@ -41,6 +41,7 @@ from chordial.conductor.protocol import (
     parse_id,
 )
 from chordial.conductor.world import JsonDict, WorldBase, WorldError
+from chordial.core.ids import key_id
 from chordial.sim.models import Dataset
 
 __all__ = ["Connection", "Session"]
@@ -424,7 +425,10 @@ class Session:
                 await world.crash(nid)
             return {"node": command.args.node}
         if isinstance(command, PutCommand):
-            return await world.kv("put", command.args.key, command.args.value)
+            key = command.args.key
+            if key is None:
+                key = key_named_for(_id(command.args.key_id or "", bits), bits)
+            return await world.kv("put", key, command.args.value)
         if isinstance(command, GetCommand):
             return await world.kv("get", command.args.key, consistency=command.args.consistency)
         if isinstance(command, DeleteCommand):
@@ -449,6 +453,22 @@ class Session:
 
     def detach(self, conn: Connection) -> None:
         self.connections.discard(conn)
+
+
+KEY_SEARCH_BITS = 20
+"""Largest ring on which a key name is searched for a chosen key id (2^m hashes at worst)."""
+
+
+def key_named_for(kid: int, bits: int) -> str:
+    """The first key name ``k0``, ``k1``, … whose id is ``kid``: how teaching mode inserts a key
+    at a chosen position (a key's id is the hash of its name, so the name has to be found)."""
+    if bits > KEY_SEARCH_BITS:
+        raise WorldError(f"keys are placed by id only on rings of m ≤ {KEY_SEARCH_BITS} bits (this one has {bits})")
+    for n in range(64 << bits):
+        name = f"k{n}"
+        if key_id(name, bits) == kid:
+            return name
+    raise WorldError(f"found no key name with id {kid}")  # pragma: no cover - SHA-1 covers small rings
 
 
 def _id(text: str, bits: int) -> int:

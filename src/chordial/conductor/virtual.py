@@ -109,6 +109,22 @@ class ConductedSimulation(Simulation):
             self.on_crash(node)
 
 
+class ConductedWorkload(Workload):
+    """A Workload that also counts reads per key (the "top keys by reads" statistic); it draws
+    the operation and the key in the same order as :meth:`Workload.issue`, so runs stay seeded."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.reads: Counter[int] = Counter()
+        super().__init__(*args, **kwargs)
+
+    def issue(self, op: str | None = None, rank: int | None = None) -> None:
+        op = op or self.choose_op()
+        rank = self.choose_rank() if rank is None else rank
+        if op == "get":
+            self.reads[rank] += 1
+        super().issue(op, rank)
+
+
 def latency_model(params: Params) -> LatencyModel:
     median = params.latency_ms / 1000.0
     if params.latency == "uniform":
@@ -188,7 +204,7 @@ class VirtualWorld(WorldBase):
 
     def _workload(self, params: Params, *, preload: bool) -> Workload:
         mix = {"get": params.mix_get, "put": params.mix_put, "delete": params.mix_delete, "lookup": params.mix_lookup}
-        return Workload(
+        return ConductedWorkload(
             self.sim,
             params.workload_rate,
             mix,
@@ -602,8 +618,9 @@ class VirtualWorld(WorldBase):
                 done += op_stats.ok + op_stats.failed
                 failures += op_stats.failed
                 self._interval(op_stats, latencies, hops)
-            for rank, count in w.key_counts.items():
-                top[w.dataset.keys[rank]] += count
+            if isinstance(w, ConductedWorkload):
+                for rank, count in w.reads.items():
+                    top[w.dataset.keys[rank]] += count
         nodes = self._sample()
         keys = [float(v["keys"]) for v in (self._view(n, False) for n in nodes) if v is not None]
         hop_values = sorted(hops.elements())
