@@ -314,19 +314,27 @@ class LiveWorld(WorldBase):
         self._spawn_task(self._churn(), "churn")
 
     async def _grow(self, count: int) -> None:
+        """Join ``count`` nodes in waves; a failed join is retried in the next wave, and three
+        waves in a row without a single join end the start with the workers' reasons."""
         remaining = count
+        fruitless = 0
         while remaining > 0:
             members = [n for n in self.nodes.values() if n.state == "live"]
             wave = min(len(members), remaining)
-            remaining -= wave
             running = sorted((w for w in self.workers if w.proc.returncode is None), key=lambda w: w.count)
-            if not running:
+            if not running or not members:
                 raise WorldError("every worker process exited", 500)
             joins = [
                 running[j % len(running)].add(members[self.rng.randrange(len(members))].address, None)
                 for j in range(wave)
             ]
-            await asyncio.gather(*joins, return_exceptions=True)
+            results = await asyncio.gather(*joins, return_exceptions=True)
+            joined = sum(1 for r in results if isinstance(r, LiveNode))
+            remaining -= joined
+            fruitless = 0 if joined else fruitless + 1
+            if fruitless >= 3:
+                reasons = "; ".join(e for w in running for e in w.errors[-1:]) or "no reason given"
+                raise WorldError(f"nodes stopped joining ({remaining} missing): {reasons}", 500)
             await self._settle()
 
     async def _settle(self) -> None:
