@@ -60,6 +60,10 @@ export interface ChordState {
   nodes: ReadonlyMap<Id, NodeView>;
   /** Grows whenever `nodes` changes (the renderer rebuilds its arrays then). */
   nodesVersion: number;
+  /** Grows when nodes are added or removed (or a snapshot arrives), not when they only change. */
+  membership: number;
+  /** Ids upserted by the delta that made `nodesVersion` (the renderer patches just those). */
+  changed: readonly Id[];
   events: readonly LogEntry[];
   eventSerial: number;
   dropped: number;
@@ -105,6 +109,8 @@ export function initialState(): ChordState {
     detail: true,
     nodes: new Map(),
     nodesVersion: 0,
+    membership: 0,
+    changed: [],
     events: [],
     eventSerial: 0,
     dropped: 0,
@@ -133,12 +139,21 @@ function applyDelta(state: ChordState, msg: DeltaMsg): ChordState {
   const gap = state.hasSnapshot && msg.seq !== state.seq + 1 ? 1 : 0;
   let nodes = state.nodes;
   let nodesVersion = state.nodesVersion;
+  let membership = state.membership;
+  let changed = state.changed;
   if (msg.upserts.length > 0 || msg.removed.length > 0) {
     const next = new Map(state.nodes);
-    for (const node of msg.upserts) next.set(node.id, node);
-    for (const id of msg.removed) next.delete(id);
+    let joined = false;
+    for (const node of msg.upserts) {
+      if (!joined && !next.has(node.id)) joined = true;
+      next.set(node.id, node);
+    }
+    let gone = false;
+    for (const id of msg.removed) gone = next.delete(id) || gone;
     nodes = next;
     nodesVersion += 1;
+    if (joined || gone) membership += 1;
+    changed = msg.upserts.map((n) => n.id);
   }
   let events = state.events;
   let eventSerial = state.eventSerial;
@@ -173,6 +188,8 @@ function applyDelta(state: ChordState, msg: DeltaMsg): ChordState {
     time: msg.time,
     nodes,
     nodesVersion,
+    membership,
+    changed,
     events,
     eventSerial,
     paths,
@@ -233,6 +250,8 @@ export function reduce(state: ChordState, msg: ServerMsg): ChordState {
         detail: msg.detail,
         nodes,
         nodesVersion: state.nodesVersion + 1,
+        membership: state.membership + 1,
+        changed: [],
         paths: newRun ? [] : state.paths,
         stats: newRun ? emptySeries() : state.stats,
       };

@@ -58,7 +58,10 @@ interface Anim {
 
 export interface RenderStats {
   fps: number;
+  /** Mean time to draw one frame (ms, exponentially smoothed). */
   frameMs: number;
+  /** Time the last node-array update took (ms). */
+  rebuildMs: number;
   frames: number;
   nodes: number;
   sampledPaths: number;
@@ -69,7 +72,7 @@ export class RingRenderer {
   teaching = false;
   /** Redraw every frame (benchmarks) instead of only on change. */
   continuous = false;
-  readonly stats: RenderStats = { fps: 0, frameMs: 0, frames: 0, nodes: 0, sampledPaths: 0 };
+  readonly stats: RenderStats = { fps: 0, frameMs: 0, rebuildMs: 0, frames: 0, nodes: 0, sampledPaths: 0 };
 
   private ctx: CanvasRenderingContext2D;
   private size: Size = { width: 1, height: 1 };
@@ -87,6 +90,11 @@ export class RingRenderer {
   private load = new Float64Array(0);
   private succIdx = new Int32Array(0);
   private indexById = new Map<Id, number>();
+  /** Node indices grouped by colour class; class c is classOrder[classStart[c] … classStart[c+1]). */
+  private classOrder = new Int32Array(0);
+  private classOf = new Uint8Array(0);
+  private lastMembership = -1;
+  private classStart = new Int32Array(LOAD_COLOURS.length + 5);
   private maxLoad = 0;
   private aggCount = new Float64Array(AGG_BINS);
   private aggLoad = new Float64Array(AGG_BINS);
@@ -171,8 +179,49 @@ export class RingRenderer {
   private rebuildIfNeeded(): void {
     const chord = this.store.chord;
     if (chord.nodesVersion === this.lastNodesVersion) return;
+    const t0 = performance.now();
+    const nodes = chord.nodes;
+    if (chord.membership !== this.lastMembership || this.sorted.length !== nodes.size) {
+      this.rebuildAll();
+    } else if (chord.nodesVersion === this.lastNodesVersion + 1) {
+      // Only the last delta's nodes changed, and none joined or left: patch them in place.
+      for (const id of chord.changed) {
+        const i = this.indexById.get(id);
+        const node = nodes.get(id);
+        if (i === undefined || node === undefined) continue;
+        this.sorted[i] = node;
+        this.setNode(i, node);
+        const s = node.successors[0];
+        this.succIdx[i] = s === undefined ? -1 : (this.indexById.get(s) ?? -1);
+      }
+    } else {
+      // Several deltas since the last frame, same members: refresh every node, no sort.
+      for (let i = 0; i < this.sorted.length; i++) {
+        const node = nodes.get(this.sorted[i].id);
+        if (node === undefined) continue;
+        this.sorted[i] = node;
+        this.setNode(i, node);
+        const s = node.successors[0];
+        this.succIdx[i] = s === undefined ? -1 : (this.indexById.get(s) ?? -1);
+      }
+    }
     this.lastNodesVersion = chord.nodesVersion;
-    const sorted = [...chord.nodes.values()].sort((a, b) => a.pos - b.pos);
+    this.lastMembership = chord.membership;
+    this.derive();
+    this.stats.rebuildMs = performance.now() - t0;
+  }
+
+  private setNode(i: number, node: NodeView): void {
+    const p = node.pos;
+    this.pos[i] = p;
+    this.xs[i] = Math.sin(p * TAU);
+    this.ys[i] = -Math.cos(p * TAU);
+    this.cls[i] = STATE_INDEX[node.state] ?? S_LIVE;
+    this.load[i] = node.keys;
+  }
+
+  private rebuildAll(): void {
+    const sorted = [...this.store.chord.nodes.values()].sort((a, b) => a.pos - b.pos);
     const n = sorted.length;
     this.sorted = sorted;
     if (this.pos.length !== n) {
@@ -182,26 +231,44 @@ export class RingRenderer {
       this.cls = new Uint8Array(n);
       this.load = new Float64Array(n);
       this.succIdx = new Int32Array(n);
+      this.classOf = new Uint8Array(n);
+      this.classOrder = new Int32Array(n);
     }
     const index = new Map<Id, number>();
-    let maxLoad = 0;
     for (let i = 0; i < n; i++) {
-      const node = sorted[i];
-      index.set(node.id, i);
-      const p = node.pos;
-      this.pos[i] = p;
-      this.xs[i] = Math.sin(p * TAU);
-      this.ys[i] = -Math.cos(p * TAU);
-      this.cls[i] = STATE_INDEX[node.state] ?? S_LIVE;
-      this.load[i] = node.keys;
-      if (node.keys > maxLoad) maxLoad = node.keys;
+      index.set(sorted[i].id, i);
+      this.setNode(i, sorted[i]);
     }
     for (let i = 0; i < n; i++) {
       const s = sorted[i].successors[0];
       this.succIdx[i] = s === undefined ? -1 : (index.get(s) ?? -1);
     }
     this.indexById = index;
+  }
+
+  /** Load scale, colour classes (a counting sort) and the aggregate bins: O(n) over typed arrays. */
+  private derive(): void {
+    const n = this.sorted.length;
+    let maxLoad = 0;
+    for (let i = 0; i < n; i++) if (this.load[i] > maxLoad) maxLoad = this.load[i];
     this.maxLoad = maxLoad;
+    const classes = LOAD_COLOURS.length + 4;
+    const classOf = this.classOf;
+    const counts = new Int32Array(classes + 1);
+    for (let i = 0; i < n; i++) {
+      const st = this.cls[i];
+      const c =
+        st === S_LIVE
+          ? maxLoad > 0
+            ? Math.min(LOAD_COLOURS.length - 1, Math.floor((this.load[i] / maxLoad) * LOAD_COLOURS.length))
+            : 1
+          : LOAD_COLOURS.length + st - 1;
+      classOf[i] = c;
+      counts[c + 1] += 1;
+    }
+    for (let c = 0; c < classes; c++) counts[c + 1] += counts[c];
+    this.classStart = counts.slice();
+    for (let i = 0; i < n; i++) this.classOrder[counts[classOf[i]]++] = i;
     this.aggCount.fill(0);
     this.aggLoad.fill(0);
     for (let i = 0; i < n; i++) {
@@ -460,27 +527,33 @@ export class RingRenderer {
     const maxLoad = this.maxLoad;
     const useRect = r < 2.2;
     const margin = r * 2 + 4;
-    // Classes: 0..4 load buckets of live nodes, then joining, leaving, crashed, left.
+    // One path per colour class (load buckets of live nodes, then joining, leaving, crashed,
+    // left), walking the per-class index lists built with the node arrays.
     const classes = LOAD_COLOURS.length + 4;
-    for (let c = 0; c < classes; c++) {
+    // Far too dense to tell live nodes apart (≈ 100,000 at zoom 1): one band stands for them
+    // (the aggregate bars outside show density and load); other states are still drawn.
+    const solid = (TAU * k) / Math.max(1, n) < 0.5;
+    if (solid) {
+      ctx.strokeStyle = LOAD_COLOURS[2];
+      ctx.lineWidth = 3;
+      ctx.beginPath();
+      ctx.arc(cx, cy, k, 0, TAU);
+      ctx.stroke();
+    }
+    for (let c = solid ? LOAD_COLOURS.length : 0; c < classes; c++) {
+      const from = this.classStart[c];
+      const to = this.classStart[c + 1];
+      if (from === to) continue;
       ctx.fillStyle = c < LOAD_COLOURS.length ? LOAD_COLOURS[c] : STATE_COLOURS[c - LOAD_COLOURS.length + 1];
       ctx.beginPath();
-      let any = false;
-      for (let i = 0; i < n; i++) {
+      for (let o = from; o < to; o++) {
+        const i = this.classOrder[o];
         const st = this.cls[i];
-        let ci: number;
-        if (st === S_LIVE) {
-          ci = maxLoad > 0 ? Math.min(LOAD_COLOURS.length - 1, Math.floor((this.load[i] / maxLoad) * LOAD_COLOURS.length)) : 1;
-        } else {
-          ci = LOAD_COLOURS.length + st - 1;
-        }
-        if (ci !== c) continue;
         const x = cx + this.xs[i] * k;
         const y = cy + this.ys[i] * k;
         if (x < -margin || y < -margin || x > width + margin || y > height + margin) continue;
         const big = st === S_CRASHED ? 1.6 : 1;
         const rr = (maxLoad > 0 && st === S_LIVE ? r * (0.8 + 0.6 * Math.sqrt(this.load[i] / maxLoad)) : r) * big;
-        any = true;
         if (useRect && st !== S_CRASHED) {
           ctx.rect(x - rr, y - rr, rr * 2, rr * 2);
         } else {
@@ -488,7 +561,7 @@ export class RingRenderer {
           ctx.arc(x, y, rr, 0, TAU);
         }
       }
-      if (any) ctx.fill();
+      ctx.fill();
     }
     // Crashed nodes get a cross, joining/leaving a ring, so they read apart without colour.
     ctx.lineWidth = 1.5;
@@ -505,6 +578,7 @@ export class RingRenderer {
       ctx.lineTo(x - rc, y + rc);
     }
     ctx.stroke();
+    if (n > 5000) return; // dense: the colour alone marks joining and leaving nodes
     ctx.strokeStyle = "#fde68a";
     ctx.setLineDash([2, 2]);
     ctx.beginPath();

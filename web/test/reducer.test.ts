@@ -130,6 +130,19 @@ describe("delta", () => {
     expect(s.seq).toBe(11);
   });
 
+  it("tells membership changes from node changes", () => {
+    const changedOnly = reduce(base, delta(11, { upserts: [node(2, { keys: 5 })] }));
+    expect(changedOnly.membership).toBe(base.membership);
+    expect(changedOnly.changed).toEqual(["2"]);
+    const joined = reduce(changedOnly, delta(12, { upserts: [node(9)] }));
+    expect(joined.membership).toBe(base.membership + 1);
+    const left = reduce(joined, delta(13, { removed: ["9"] }));
+    expect(left.membership).toBe(base.membership + 2);
+    expect(left.changed).toEqual([]);
+    const unknown = reduce(left, delta(14, { removed: ["404"] }));
+    expect(unknown.membership).toBe(left.membership);
+  });
+
   it("keeps the node map when only events arrive", () => {
     const s = reduce(base, delta(11, { events: [ev({ kind: "joined", time: 1, text: "x" })] }));
     expect(s.nodes).toBe(base.nodes);

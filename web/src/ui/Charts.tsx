@@ -95,12 +95,51 @@ function Chart({ def, stats }: { def: ChartDef; stats: StatsSeries }) {
   );
 }
 
+function fmt(v: number | null | undefined, digits = 1): string {
+  return v === null || v === undefined || !Number.isFinite(v) ? "–" : v.toFixed(digits);
+}
+
+/** The latest figures that are not worth a chart: latency, top keys, messages by type. */
+function Now({ chord }: { chord: ChordState }) {
+  const s = chord.lastStats;
+  if (!s) return <div className="now hint">no statistics yet</div>;
+  const messages = Object.entries(s.messages_per_s)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 6);
+  return (
+    <div className="now" data-testid="now">
+      <div className="chart-title">Now</div>
+      <div title="lookup latency, mean and 99th percentile">
+        latency {fmt(s.latency_ms_mean)} / {fmt(s.latency_ms_p99)} ms
+      </div>
+      <div title="keys per node: min / mean / p99 / max">
+        keys/node {fmt(s.keys_per_node.min, 0)} · {fmt(s.keys_per_node.mean)} · {fmt(s.keys_per_node.p99, 0)} · {fmt(s.keys_per_node.max, 0)}
+      </div>
+      {s.top_keys.length > 0 && (
+        <div title="the most read keys">
+          top keys:{" "}
+          {s.top_keys
+            .slice(0, 4)
+            .map(([k, n]) => `${k} (${n})`)
+            .join(", ")}
+        </div>
+      )}
+      {messages.length > 0 && (
+        <div title="protocol messages per second, by type">
+          msgs/s: {messages.map(([k, v]) => `${k} ${v.toFixed(0)}`).join(" · ")}
+        </div>
+      )}
+    </div>
+  );
+}
+
 export function Charts({ chord }: { chord: ChordState }) {
   return (
     <div className="chart-row" data-testid="charts">
       {CHARTS.map((def) => (
         <Chart key={def.title} def={def} stats={chord.stats} />
       ))}
+      <Now chord={chord} />
     </div>
   );
 }

@@ -138,7 +138,7 @@ export function Controls({ store, conn, chord, ui, teaching, setTeaching }: Prop
     const path = Array.isArray(res.path) ? res.path : [];
     const found = action === "get" ? (res.found ? `= ${JSON.stringify(res.value)}` : "not found") : action === "put" ? "stored" : "deleted";
     setKv(
-      `${action} ${res.key}: ${found} · owner ${shortId(res.owner, chord.idBits)}${res.owner_address ? ` (${res.owner_address})` : ""} · ${res.hops} hops${res.version !== null && res.version !== undefined ? ` · v${res.version}` : ""}`,
+      `${action} ${res.key} (id ${shortId(res.key_id, chord.idBits)}): ${found} · owner ${shortId(res.owner, chord.idBits)}${res.owner_address ? ` (${res.owner_address})` : ""} · ${res.hops} hops${res.version !== null && res.version !== undefined ? ` · v${res.version}` : ""}`,
     );
     store.updateChord((s) => addUserPath(s, path, keyPosFrom(data, s.idBits), `${action} ${res.key}`));
   }
@@ -296,6 +296,47 @@ export function Controls({ store, conn, chord, ui, teaching, setTeaching }: Prop
           <button className="small" disabled={!connected || !active || chord.world !== "virtual"} onClick={() => run("heal")} title="remove every partition (virtual)">
             Heal
           </button>
+        </div>
+      </section>
+
+      <section>
+        <h2>Dataset and reports</h2>
+        <label className="row" title="upload a dataset: one record a line, text or JSON with key/value; then start with dataset = uploaded">
+          <input
+            type="file"
+            data-testid="dataset-file"
+            disabled={!connected}
+            onChange={async (e) => {
+              const file = e.target.files?.[0];
+              if (!file) return;
+              const form = new FormData();
+              form.append("file", file);
+              try {
+                const r = await fetch("api/dataset", { method: "POST", body: form });
+                const body = (await r.json()) as { keys?: number; detail?: string };
+                if (!r.ok) throw new Error(body.detail ?? `HTTP ${r.status}`);
+                touched.current = true;
+                setValues((old) => ({ ...old, dataset: "uploaded" }));
+                toast(store, `dataset uploaded: ${body.keys ?? "?"} keys (dataset = uploaded; press Start)`);
+              } catch (err) {
+                toast(store, `upload: ${errText(err)}`, true);
+              }
+            }}
+          />
+        </label>
+        <div className="row reports">
+          <a href="api/report/summary.html" target="_blank" rel="noreferrer" title="one page: parameters, figures and charts">
+            summary
+          </a>
+          <a href="api/report/stats.csv" download="chordial-stats.csv" title="statistics over time (CSV)">
+            stats.csv
+          </a>
+          <a href="api/report/events.jsonl" download="chordial-events.jsonl" title="the event log (JSON lines)">
+            events.jsonl
+          </a>
+          <a href="docs" target="_blank" rel="noreferrer" title="the REST API (OpenAPI)">
+            API
+          </a>
         </div>
       </section>
 

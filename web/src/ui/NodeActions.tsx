@@ -75,6 +75,24 @@ export function NodeActions({ store, conn, chord, ui, onInspect }: Props) {
         <button data-testid="btn-crash" className="danger" disabled={!node || node.state === "crashed" || node.state === "left"} onClick={() => act("crash", id)} title="crash: stops at once, the ring has to notice and heal">
           Crash
         </button>
+        {chord.world === "virtual" && (
+          <button
+            data-testid="btn-partition"
+            className="small"
+            disabled={!node || node.state !== "live"}
+            onClick={async () => {
+              try {
+                await conn.command("partition", { nodes: [id] });
+                toast(store, `node ${shortId(id, chord.idBits)} cut off from the rest (Heal reconnects)`);
+              } catch (e) {
+                toast(store, `partition: ${e instanceof Error ? e.message : String(e)}`, true);
+              }
+            }}
+            title="cut this node off the network (virtual): messages to and from it are lost until Heal"
+          >
+            Partition
+          </button>
+        )}
         <button className="small" onClick={() => store.setUi({ selected: null })} title="deselect">
           ×
         </button>
