@@ -376,7 +376,7 @@ def partition_run(seed: int, isolation: float, clients_everywhere: bool) -> tupl
 )
 def test_partition_isolating_one_node_that_clients_still_reach() -> None:
     failed = []
-    for seed in range(3):
+    for seed in range(12):  # most seeds get away with it; 7 and 10 do not
         run, _ = partition_run(seed, 5.0, clients_everywhere=True)
         if not run.verdict.ok:
             failed.append(f"seed {seed}: {run.describe()}")
@@ -660,3 +660,23 @@ def test_a_quiet_replicated_ring_moves_no_keys() -> None:
     before = sim.network.sent[TransferKeys]
     sim.run_for(60.0)
     assert sim.network.sent[TransferKeys] == before, f"{sim.network.sent[TransferKeys] - before} handoffs in 60 s"
+
+
+def test_copies_settle_at_exactly_k_per_key_after_joins_and_a_leave() -> None:
+    """Handoffs copy generously and nodes pushed out of a replica group keep their old copies;
+    garbage collection drops what no head syncs any more, so every key ends on exactly k nodes:
+    its owner and the next k − 1 (what ``overlay`` and ``query --replicas`` show)."""
+    sim = Simulation(CONFIG, seed=4, latency=LatencyModel("constant", median=0.02), record_events=False)
+    nodes = sim.build_ideal(10)
+    keys = [f"key-{i}" for i in range(60)]
+    for i, key in enumerate(keys):
+        assert isinstance(ask(sim, nodes[i % 10], ClientPut(key, b"v")), DataReply)
+    for _ in range(3):
+        sim.join(via=nodes[0])
+        sim.run_for(5.0)
+    sim.leave(nodes[4])
+    sim.run_for(60.0)  # > GC_REPAIR_ROUNDS repair periods
+    for key in keys:
+        kid = key_id(key, CONFIG.id_bits)
+        holders = sorted(n.ref.address for n in sim.live() if n.store.get(kid, key) is not None)
+        assert holders == sorted(n.ref.address for n in replica_group(sim, key)), key

@@ -93,6 +93,9 @@ FIX_FINGERS = "fix_fingers"
 CHECK_PREDECESSOR = "check_predecessor"
 REPAIR = "repair"
 
+NOTIFY_TIMEOUTS = 4
+"""A notify's deadline in RPC timeouts: the reply waits for rectify's pings and any takeover."""
+
 REJOIN_ROUNDS = 20
 """Stabilize rounds a node that lost every successor tries to rejoin before it takes itself for
 the whole ring (see :meth:`ChordNode._rejoin`)."""
@@ -214,6 +217,7 @@ class ChordNode:
         old = self.predecessor
         if old is None:
             return
+        self.replication.note_range(old.id, self.id)
         self._floor = old.id
         self.predecessor = None
         self.emit(PredecessorChanged(self.now, self.ref, old, None))
@@ -434,9 +438,8 @@ class ChordNode:
         known = [*self.successors, *self._finger_nodes]
         while self.successors:
             head = self.successors[0]
-            try:
-                reply = expect((yield Call(head, GetNeighbours(), timeout)), Neighbours)
-            except PeerFailed:
+            reply = yield from self._query_neighbours(head)
+            if reply is None:
                 self.peer_failed(head, STABILIZE)
                 # By id, not position: a leave notice may have spliced the list meanwhile.
                 self._set_successors(s for s in self.successors if s.id != head.id)
@@ -461,8 +464,11 @@ class ChordNode:
             yield from self._try_adopt_head(candidate)
         if self.successors:
             head = self.successors[0]
+            # Rectify may ping the receiver's old predecessor twice and take its range over
+            # before replying: allow for that rather than take a busy successor for dead.
+            notify = Notify(self.ref, self.awaiting_handoff)
             try:
-                reply = expect((yield Call(head, Notify(self.ref, self.awaiting_handoff), timeout)), Neighbours)
+                reply = expect((yield Call(head, notify, timeout * NOTIFY_TIMEOUTS)), Neighbours)
             except PeerFailed:
                 self.peer_failed(head, STABILIZE)
                 return
@@ -512,6 +518,16 @@ class ChordNode:
             if old != m:
                 self.emit(PredecessorChanged(self.now, self.ref, old, m))
             return
+
+    def _query_neighbours(self, head: NodeRef, attempts: int = 2) -> Procedure[Neighbours | None]:
+        """Step 1 of stabilize, asked twice before the head is taken for dead: dropping a live
+        successor on one slow reply (a latency tail, a busy peer) can cost the ring a principal."""
+        for _ in range(attempts):
+            try:
+                return expect((yield Call(head, GetNeighbours(), self.config.rpc_timeout)), Neighbours)
+            except PeerFailed:
+                continue
+        return None
 
     def _try_adopt_head(self, candidate: NodeRef) -> Procedure[None]:
         try:
@@ -599,6 +615,7 @@ class ChordNode:
     def _adopt_predecessor(self, new: NodeRef) -> Procedure[Response]:
         """Take ``new`` as predecessor and hand it the keys that are now its (Chord §4.4)."""
         old = self.predecessor
+        self.replication.note_range(self.range_floor, self.id)
         self.predecessor = new
         self.emit(PredecessorChanged(self.now, self.ref, old, new))
         return (yield from self._hand_over(new, old))

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 
 from chordial.core.effects import Call, PeerFailed, Procedure, Sleep, Spawn, expect
 from chordial.core.events import KeyWritten, ReplicasRepaired, ReplicasWritten
+from chordial.core.ids import between_right_incl
 from chordial.core.messages import (
     Ack,
     Entry,
@@ -78,6 +79,12 @@ def chunks(entries: Iterable[Entry]) -> list[tuple[Entry, ...]]:
 REMEMBERED_REQUESTS = 4096
 """Request ids of recent writes each node remembers, to apply a retried write only once."""
 
+GC_REPAIR_ROUNDS = 10
+"""A copy outside this node's range that no head has synced for this many repair periods is
+dropped (handoffs copy generously, and a node that moved out of a replica group keeps its old
+copies): long enough that a head busy with a takeover or without a predecessor for a while never
+loses a replica it still counts on."""
+
 WAIT_ROUNDS = 400
 """How many short sleeps a procedure waits for in-flight writes or syncs before giving up."""
 
@@ -103,6 +110,10 @@ class Replication:
         # timeout per write until stabilize has dropped (or confirmed) them.
         self._suspects: dict[int, float] = {}
         self._applied: OrderedDict[int, Entry] = OrderedDict()  # request id → the version it wrote
+        # Ranges this node answered for, or a head synced with it as a replica: (lo, hi] → when
+        # last. A range that shrank (a node joined) stays here until the new head has synced.
+        self._ranges_seen: dict[tuple[int, int], float] = {}
+        self._repairing_since: float | None = None
 
     # ------------------------------------------------------------------------------ helpers
 
@@ -293,6 +304,30 @@ class Replication:
             return
         for peer in self.chain():
             yield from self._reconcile(peer, pred.id, node.id, pull=not self.linearizable)
+        self.collect_garbage()
+
+    def note_range(self, lo: int, hi: int) -> None:
+        """This node answered for (lo, hi] until now: its copies there are kept a while."""
+        if self.enabled:
+            self._ranges_seen[(lo, hi)] = self.node.now
+
+    def collect_garbage(self) -> int:
+        """Drop copies that are neither in this node's range nor in a range some head synced
+        with it within the last :data:`GC_REPAIR_ROUNDS` repair periods; returns how many."""
+        node = self.node
+        now = node.now
+        horizon = GC_REPAIR_ROUNDS * max(node.config.repair_period, node.config.stabilize_period)
+        if self._repairing_since is None:
+            self._repairing_since = now
+        pred = node.predecessor
+        if pred is not None:
+            self._ranges_seen[(pred.id, node.id)] = now
+        self._ranges_seen = {span: seen for span, seen in self._ranges_seen.items() if now - seen <= horizon}
+        if pred is None or self.syncing or self.writing or now - self._repairing_since < horizon:
+            return 0
+        keep = list(self._ranges_seen)
+        stray = [e for e in node.store if not any(between_right_incl(lo, e.key_id, hi) for lo, hi in keep)]
+        return node.store.discard(stray) if stray else 0
 
     def _reconcile(self, peer: NodeRef, lo: int, hi: int, *, pull: bool) -> Procedure[int]:
         """Bring ``peer``'s copy of (lo, hi] up to this node's: a digest first (one small
@@ -322,6 +357,7 @@ class Replication:
         return pulled
 
     def on_sync(self, request: SyncRange) -> Response:
+        self._ranges_seen[(request.lo, request.hi)] = self.node.now
         mine = self.node.store.entries_in(request.lo, request.hi)
         if request.versions is None:
             return SyncReply(range_digest(mine) == request.digest)

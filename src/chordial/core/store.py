@@ -106,6 +106,11 @@ class KeyStore:
         inside = stop - start if lo < hi else len(entries) - start + stop
         return inside < len(entries)
 
+    def discard(self, entries: Iterable[Entry]) -> int:
+        """Remove these entries (by key); returns how many were held."""
+        held = [k for k in ((e.key_id, e.key) for e in entries) if k in self._entries]
+        return len(self._pop_keys(held))
+
     def pop_all(self) -> list[Entry]:
         entries = list(self._entries.values())
         self._entries = _EMPTY
