@@ -449,6 +449,8 @@ class LiveWorld(WorldBase):
         self.by_address[address] = node
         self.gone.pop(nid, None)
         node.watch = asyncio.create_task(self._watch(node), name=f"watch {address}")
+        # Its own "joined" event came before the stream opened: the activity log gets this one.
+        self.feed.keep({"kind": "joined", "time": time.time(), "node": {"id": str(nid), "address": address}})
         self._want_refresh(node)
         self.feed.dirty.add(nid)
         return node

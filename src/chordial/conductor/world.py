@@ -12,7 +12,6 @@ import json
 import math
 import time
 from abc import ABC, abstractmethod
-from collections import Counter, deque
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -34,8 +33,6 @@ JsonDict = dict[str, Any]
 
 EVENTS_PER_FLUSH = 100
 """Events one delta carries at most; the rest are counted in ``dropped``."""
-EVENT_LOG_LIMIT = 100_000
-"""Events kept for the report (the oldest go first)."""
 GONE_AFTER = 10.0
 """Wall seconds a crashed or departed node stays in the view (state crashed/left) before removal."""
 QUIET_PURPOSES = frozenset({"finger", "join"})
@@ -265,7 +262,8 @@ def _short(bits: int) -> Any:
 def _summary(kind: str, event: JsonDict, view: JsonDict, short: Any) -> str:
     me = short(view["node"])
     if kind == "joined":
-        return f"{me} joined (successor {short(_ref_id(event.get('successor')))})"
+        successor = _ref_id(event.get("successor"))
+        return f"{me} joined" + (f" (successor {short(successor)})" if successor else "")
     if kind == "successor_changed":
         return f"{me}: successor {short(_ref_id(event.get('old')))} → {short(_ref_id(event.get('new')))}"
     if kind == "predecessor_changed":
@@ -304,16 +302,14 @@ def _summary(kind: str, event: JsonDict, view: JsonDict, short: Any) -> str:
 
 
 class Feed:
-    """What changed since the last flush: dirty node ids, removed ids, events (capped per flush,
-    the excess counted), and the event log the reports export. Touched only on the loop's thread."""
+    """What changed since the last flush: dirty node ids, removed ids, and events (capped per
+    flush, the excess counted). Touched only on the loop's thread."""
 
     def __init__(self) -> None:
         self.dirty: set[int] = set()
         self.removed: set[int] = set()
         self.raw: list[Any] = []
         self.dropped = 0
-        self.log: deque[JsonDict] = deque(maxlen=EVENT_LOG_LIMIT)
-        self.counts: Counter[str] = Counter()
 
     def keep(self, event: Any) -> None:
         """Queue an event (a core Event or an event dict) for the next delta, or count it dropped."""
