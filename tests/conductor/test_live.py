@@ -18,7 +18,7 @@ import pytest
 
 from chordial.conductor.gateway import create_gateway
 from chordial.conductor.live import LiveWorld
-from tests.conductor.conftest import Browser, Conductor
+from tests.conductor.conftest import Browser, Conductor, Message
 
 FAST = {
     "world": "live",
@@ -186,3 +186,24 @@ async def test_no_node_outlives_the_conductor(how: signal.Signals, tmp_path: Pat
             with contextlib.suppress(ProcessLookupError):
                 os.kill(w, signal.SIGKILL)
         log.close()
+
+
+async def test_live_churn_joins_leaves_and_crashes(conductor: Conductor, browser: Browser) -> None:
+    await browser.ok("start", {**FAST, "nodes": 8, "workload_rate": 0}, timeout=60)
+    snapshot = await browser.until(lambda m: m["type"] == "snapshot" and m["status"] == "running")
+    first = {n["id"] for n in snapshot["nodes"]}
+    await browser.ok("set_churn", {"join_rate": 1.5, "leave_rate": 1.0, "crash_rate": 1.0})
+    seen: set[str] = set()
+
+    def churned(message: Message) -> bool:
+        if message["type"] == "delta":
+            for event in message["events"]:
+                if event["kind"] != "joined" or event["node"] not in first:
+                    seen.add(event["kind"])
+        return {"crashed", "left", "joined"} <= seen
+
+    await browser.until(churned, 30)
+    await browser.ok("set_churn", {"join_rate": 0, "leave_rate": 0, "crash_rate": 0})
+    stats = await browser.until(lambda m: m["type"] == "stats", 10)
+    assert stats["node_count"] >= 5  # churn never takes the ring below r + 1 (r = 4)
+    await browser.ok("stop", timeout=30)
