@@ -138,11 +138,13 @@ def check_ring(members: Iterable[ChordNode | MemberView], r: int | None = None) 
     rings: list[set[int]] = []
     for start in live:
         seen: list[int] = []
+        seen_set: set[int] = set()  # membership tests in O(1): walks can be long at 10⁴+ nodes
         at: int | None = start
-        while at is not None and at not in seen and at not in ring_of:
+        while at is not None and at not in seen_set and at not in ring_of:
             seen.append(at)
+            seen_set.add(at)
             at = best.get(at)
-        if at is not None and at in seen:
+        if at is not None and at in seen_set:
             cycle = set(seen[seen.index(at) :])
             rings.append(cycle)
             for n in cycle:
@@ -211,7 +213,7 @@ def correctness(members: Iterable[ChordNode]) -> dict[str, float]:
     size = len(ids)
     good_s = good_p = good_f = total_f = 0
     for node in nodes:
-        i = ids.index(node.id)
+        i = bisect.bisect_left(ids, node.id)  # O(log N): correctness is sampled live at 10⁵ nodes
         good_s += node.successor.id == ids[(i + 1) % size]
         pred = node.predecessor.id if node.predecessor else None
         good_p += pred == (ids[i - 1] if size > 1 else None) or (size == 1 and pred in (None, node.id))

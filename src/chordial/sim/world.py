@@ -179,9 +179,12 @@ class Simulation:
         self.spawn(node, node.join(via.ref.address), joined)
         return node
 
-    def build_ideal(self, count: int, ids: Iterable[int] | None = None) -> list[ChordNode]:
+    def build_ideal(self, count: int, ids: Iterable[int] | None = None, *, freeze_gc: bool = True) -> list[ChordNode]:
         """Create ``count`` nodes already in the Ideal state (right successors, predecessors and
-        fingers), as if they had joined and converged. Starts the ring at scale in one step."""
+        fingers), as if they had joined and converged. Starts the ring at scale in one step.
+
+        ``freeze_gc`` moves every object alive now out of the cyclic collector's reach
+        (``gc.freeze``) — process-wide, so a long-lived host (the conductor) may prefer not to."""
         wanted = sorted(set(ids)) if ids is not None else None
         nodes = [self._new_node(wanted[i] if wanted else None, None) for i in range(count)]
         nodes.sort(key=lambda n: n.id)
@@ -203,7 +206,8 @@ class Simulation:
             self._became_member(node)
         # The ring's objects live as long as the run: keep the cyclic collector from walking
         # them again and again (at 10⁵ nodes that walk cost more than the protocol itself).
-        gc.freeze()
+        if freeze_gc:
+            gc.freeze()
         return nodes
 
     def crash(self, node: ChordNode) -> None:
