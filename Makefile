@@ -6,13 +6,18 @@ export UV_PYTHON_DOWNLOADS := never
 UV := python3 -m uv
 RUN := $(UV) run --locked
 
-.PHONY: setup demo test lint typecheck proto proto-check ts-types ts-types-check bench experiments clean web web-test chromium
+.PHONY: setup demo demo-ring test lint typecheck proto proto-check ts-types ts-types-check bench experiments clean web web-test chromium
 
 setup:
 	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check uv
 	@$(UV) sync --locked --quiet
 
+# The conductor with a default virtual simulation running; open the URL it prints.
 demo: setup web
+	$(RUN) chordial conductor --start
+
+# The command-line tour: 8 node processes, a workload, the overlay (no browser needed).
+demo-ring: setup
 	$(RUN) python -m chordial.demo
 
 lint: setup
@@ -62,6 +67,9 @@ bench: setup
 	$(RUN) python bench/node_ops.py
 	$(RUN) python bench/sim_scale.py
 	$(RUN) python bench/replication.py
+	$(RUN) python bench/ceiling.py
+	$(RUN) python bench/peers.py
+	$(RUN) python bench/scale_live.py
 
 experiments: setup
 	for name in path-length load-balance mass-failure churn; do \
