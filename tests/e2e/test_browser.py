@@ -29,7 +29,7 @@ def page_errors(page: Page) -> list[str]:
     return ERRORS.get(id(page), [])
 
 
-LAST_PATH = "() => window.chordial.store.chord.paths.at(-1).path"
+LAST_PATH = "() => window.chordial.store.chord.paths.filter((p) => p.source === 'user').at(-1).path"
 
 
 def open_page(browser: Browser, conductor: Conductor) -> Page:
@@ -171,9 +171,9 @@ def check_virtual_ring(page: Page) -> None:
         page.fill("[data-testid=key-input]", key)
         page.fill("[data-testid=value-input]", f'"{key} pie"')
         page.click("[data-testid=btn-put]")
-        key_result(page, f"put {key}:")
+        key_result(page, f"put {key} (")
         page.click("[data-testid=btn-get]")
-        key_result(page, f"get {key}:")
+        key_result(page, f"get {key} (")
         hops: int = page.evaluate(LAST_PATH + ".length - 1")
         if hops >= 3:
             break
@@ -214,6 +214,14 @@ def test_classroom_ring(browser: Browser, conductor: Conductor) -> None:
     page.fill("[data-testid=add-node-id]", free)
     page.click("[data-testid=btn-add-node]")
     page.wait_for_function("(id) => window.chordial.store.chord.nodes.has(id)", arg=free, timeout=15_000)
+    # Click an empty id tick on the ring, then "add a node here". Pick a slot with no node on
+    # either side, so the click cannot land on a neighbour.
+    taken = {int(i) for i in node_ids(page)}
+    slot = next(i for i in range(64) if not {i - 1, i, i + 1} & taken and not {(i + 1) % 64, (i - 1) % 64} & taken)
+    sx, sy = page.evaluate("(pos) => window.chordial.screenPointOfPos(pos)", slot / 64).values()
+    page.mouse.click(sx, sy)
+    page.click("[data-testid=btn-add-here]")
+    page.wait_for_function("(id) => window.chordial.store.chord.nodes.has(id)", arg=str(slot), timeout=15_000)
     # Inspect the node holding most keys: its fingers start at n + 2^i.
     busiest: str = page.evaluate(
         "() => [...window.chordial.store.chord.nodes.values()].filter(n => n.state === 'live')"

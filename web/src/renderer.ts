@@ -17,6 +17,7 @@ import {
   quadPoint,
   screenToWorld,
   worldToScreen,
+  xyToPos,
   zoomAt,
   panBy,
   IDENTITY_VIEW,
@@ -314,7 +315,13 @@ export class RingRenderer {
     this.lastVersion = this.store.version;
     this.dirty = false;
     const t0 = performance.now();
-    this.draw(now);
+    try {
+      this.draw(now);
+    } catch (err) {
+      // Keep the loop alive and say so once, rather than leaving a silently blank ring.
+      const text = `ring renderer: ${err instanceof Error ? err.message : String(err)}`;
+      if (this.store.ui.toast?.text !== text) this.store.setUi({ toast: { text, error: true, at: Date.now() } });
+    }
     const dt = performance.now() - t0;
     this.stats.frameMs = this.stats.frameMs === 0 ? dt : this.stats.frameMs * 0.9 + dt * 0.1;
     this.countFps(now, true);
@@ -829,7 +836,7 @@ export class RingRenderer {
       const radial = Math.hypot(w.x, w.y);
       const k = baseScale(this.size) * this.view.zoom;
       if (Math.abs(radial - 1) * k < 14) {
-        const slot = nearestSlot(Math.atan2(w.x, -w.y) / TAU + (w.x < 0 ? 1 : 0), chord.idBits);
+        const slot = nearestSlot(xyToPos(w.x, w.y), chord.idBits);
         this.onClickNode(null, slot);
         return;
       }

@@ -16,6 +16,7 @@ declare global {
       renderer: RingRenderer;
       conn: Connection;
       screenPointOf: (id: string) => { x: number; y: number } | null;
+      screenPointOfPos: (pos: number) => { x: number; y: number };
     };
   }
 }
@@ -55,6 +56,11 @@ export function App({ store, conn, bench }: AppProps) {
       screenPointOf: (id: string) => {
         const p = r.screenPointOf(id);
         if (!p) return null;
+        const rect = canvas.getBoundingClientRect();
+        return { x: rect.left + p.x, y: rect.top + p.y };
+      },
+      screenPointOfPos: (pos: number) => {
+        const p = r.screenPointOfPos(pos);
         const rect = canvas.getBoundingClientRect();
         return { x: rect.left + p.x, y: rect.top + p.y };
       },

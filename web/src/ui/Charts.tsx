@@ -59,8 +59,8 @@ function Chart({ def, stats }: { def: ChartDef; stats: StatsSeries }) {
     if (!el) return;
     const axis = { stroke: "#94a3b8", grid: { stroke: "#1e293b" }, ticks: { stroke: "#334155" } };
     const opts: uPlot.Options = {
-      width: Math.max(200, el.clientWidth),
-      height: Math.max(100, el.clientHeight - 30),
+      width: Math.max(160, el.clientWidth),
+      height: Math.max(80, el.clientHeight - 26),
       legend: { show: true, live: false },
       cursor: { drag: { x: false, y: false } },
       scales: { x: { time: false } },
@@ -72,7 +72,7 @@ function Chart({ def, stats }: { def: ChartDef; stats: StatsSeries }) {
     };
     const u = new uPlot(opts, dataOf(def, emptySeries()), el);
     plot.current = u;
-    const ro = new ResizeObserver(() => u.setSize({ width: Math.max(200, el.clientWidth), height: Math.max(100, el.clientHeight - 30) }));
+    const ro = new ResizeObserver(() => u.setSize({ width: Math.max(160, el.clientWidth), height: Math.max(80, el.clientHeight - 26) }));
     ro.observe(el);
     return () => {
       ro.disconnect();
