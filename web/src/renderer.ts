@@ -815,7 +815,7 @@ export class RingRenderer {
     const i = this.nodeAt(p.x, p.y);
     const id = i >= 0 ? this.sorted[i].id : null;
     if (id !== this.store.ui.hovered) {
-      this.store.setUi({ hovered: id });
+      this.store.setUi({ hovered: id, hoverAt: id === null ? null : { x: p.x, y: p.y } });
       this.canvas.style.cursor = id ? "pointer" : "grab";
     }
   };
@@ -846,7 +846,7 @@ export class RingRenderer {
 
   private onPointerLeave = (): void => {
     this.drag = null;
-    if (this.store.ui.hovered !== null) this.store.setUi({ hovered: null });
+    if (this.store.ui.hovered !== null) this.store.setUi({ hovered: null, hoverAt: null });
   };
 
   private onDoubleClick = (): void => {

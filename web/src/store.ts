@@ -10,6 +10,8 @@ export type ConnStatus = "connecting" | "open" | "closed";
 export interface UiState {
   selected: Id | null;
   hovered: Id | null;
+  /** Where the pointer was when `hovered` changed (CSS pixels in the canvas). */
+  hoverAt: { x: number; y: number } | null;
   /** Nodes to ring (from a log entry click), until `highlightUntil` (performance.now ms). */
   highlight: Id[];
   highlightUntil: number;
@@ -31,6 +33,7 @@ export class Store {
   ui: UiState = {
     selected: null,
     hovered: null,
+    hoverAt: null,
     highlight: [],
     highlightUntil: 0,
     slot: null,

@@ -8,6 +8,7 @@ import { Controls } from "./Controls";
 import { fmtTime, useStore } from "./hooks";
 import { Inspector } from "./Inspector";
 import { NodeActions } from "./NodeActions";
+import { HoverCard, Legend } from "./RingOverlay";
 
 declare global {
   interface Window {
@@ -114,6 +115,8 @@ export function App({ store, conn, bench }: AppProps) {
           {teaching ? " · click an empty id tick: add a node there" : ""}
         </div>
         <NodeActions store={store} conn={conn} chord={chord} ui={ui} onInspect={setInspecting} renderer={rendererRef} />
+        <HoverCard chord={chord} ui={ui} />
+        <Legend />
       </main>
       <aside className="right">
         <Inspector conn={conn} chord={chord} nodeId={inspecting} onClose={() => setInspecting(null)} store={store} />
