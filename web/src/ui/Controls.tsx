@@ -209,7 +209,16 @@ export function Controls({ store, conn, chord, ui, teaching, setTeaching }: Prop
       <section>
         <h2>Key</h2>
         <div className="row">
-          <input data-testid="key-input" value={key} onChange={(e) => setKey(e.target.value)} placeholder="key" title="the key (hashed onto the ring with SHA-1)" />
+          <input
+            data-testid="key-input"
+            value={key}
+            onChange={(e) => setKey(e.target.value)}
+            onKeyDown={(e) => {
+              if (e.key === "Enter" && connected && active) void kvOp("get");
+            }}
+            placeholder="key"
+            title="the key (hashed onto the ring with SHA-1); Enter: get"
+          />
           <input data-testid="value-input" value={value} onChange={(e) => setValue(e.target.value)} placeholder="value (JSON or text)" title="value for put: JSON, or plain text" />
         </div>
         <div className="row buttons">
