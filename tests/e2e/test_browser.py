@@ -222,6 +222,18 @@ def test_classroom_ring(browser: Browser, conductor: Conductor) -> None:
     page.mouse.click(sx, sy)
     page.click("[data-testid=btn-add-here]")
     page.wait_for_function("(id) => window.chordial.store.chord.nodes.has(id)", arg=str(slot), timeout=15_000)
+    # Insert a key by id: the page finds a key name that hashes there, and the owner is the
+    # first node at or after that id.
+    page.fill("[data-testid=key-at-id]", "37")
+    page.click("[data-testid=btn-put-at-id]")
+    text = key_result(page, "put key-")
+    assert "(id 37)" in text, text
+    # (a node that joined a moment ago may or may not have taken its range over yet)
+    every = sorted(int(i) for i in node_ids(page))
+    live = sorted(int(i) for i in node_ids(page, "live"))
+    owners = {next((m for m in ids_ if m >= 37), ids_[0]) for ids_ in (every, live) if ids_}
+    assert any(f"owner {o} " in text for o in owners), (text, owners)
+    assert "hashes to id 37" in (page.text_content("[data-testid=key-id-hint]") or "")
     # Inspect the node holding most keys: its fingers start at n + 2^i.
     busiest: str = page.evaluate(
         "() => [...window.chordial.store.chord.nodes.values()].filter(n => n.state === 'live')"

@@ -1,5 +1,6 @@
 import { useEffect, useMemo, useRef, useState } from "react";
 import type { Connection } from "../connection";
+import { keyForId, keyId } from "../keyid";
 import { coerce, parseParamsInfo, tooltip, type ParamSpec } from "../params";
 import { addUserPath, type ChordState } from "../reducer";
 import { keyPosFrom } from "../renderer";
@@ -40,6 +41,7 @@ export function Controls({ store, conn, chord, ui, teaching, setTeaching }: Prop
   const [loadError, setLoadError] = useState<string | null>(null);
   const [formErrors, setFormErrors] = useState<string[]>([]);
   const [key, setKey] = useState("apple");
+  const [keyAt, setKeyAt] = useState("");
   const [value, setValue] = useState("red");
   const [consistency, setConsistency] = useState("");
   const [kv, setKv] = useState<string>("");
@@ -114,11 +116,11 @@ export function Controls({ store, conn, chord, ui, teaching, setTeaching }: Prop
     if (r) toast(store, `started: ${String(args.nodes ?? "")} nodes, ${String(args.world ?? "")} world`);
   }
 
-  async function kvOp(action: "put" | "get" | "delete") {
-    if (!key) return;
+  async function kvOp(action: "put" | "get" | "delete", keyName: string = key) {
+    if (!keyName) return;
     setKv("");
     store.setUi({ toast: null });
-    const args: Record<string, unknown> = { key };
+    const args: Record<string, unknown> = { key: keyName };
     if (action === "put") {
       let v: unknown = value;
       try {
@@ -237,6 +239,38 @@ export function Controls({ store, conn, chord, ui, teaching, setTeaching }: Prop
             <option value="eventual">eventual</option>
           </select>
         </div>
+        {chord.idBits <= 16 && key && (
+          <div className="hint" data-testid="key-id-hint">
+            “{key}” hashes to id {String(keyId(key, chord.idBits))} (top {chord.idBits} bits of its SHA-1)
+          </div>
+        )}
+        {chord.idBits <= 16 && (
+          <div className="row">
+            <input
+              data-testid="key-at-id"
+              value={keyAt}
+              onChange={(e) => setKeyAt(e.target.value)}
+              placeholder={`id 0…${2 ** chord.idBits - 1}`}
+              title="teaching: insert a key that lands on this id (a key named key-N is searched for)"
+            />
+            <button
+              data-testid="btn-put-at-id"
+              className="small"
+              disabled={!connected || !active || !/^\d+$/.test(keyAt) || Number(keyAt) >= 2 ** chord.idBits}
+              onClick={() => {
+                const found = keyForId(BigInt(keyAt), chord.idBits);
+                if (found === null) {
+                  toast(store, `no key found for id ${keyAt}`, true);
+                  return;
+                }
+                setKey(found);
+                void kvOp("put", found);
+              }}
+            >
+              Put a key at this id
+            </button>
+          </div>
+        )}
         <div className="kv-result" data-testid="key-result">
           {kv}
         </div>
