@@ -37,6 +37,9 @@ def open_page(browser: Browser, conductor: Conductor) -> Page:
     errors: list[str] = []
     ERRORS[id(page)] = errors
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # Nothing may be fetched from anywhere but the conductor (no CDN, no fonts, no analytics).
+    local = (conductor.url, conductor.url.replace("http://", "ws://"), "data:")
+    page.on("request", lambda req: None if req.url.startswith(local) else errors.append(f"external: {req.url}"))
     page.goto(conductor.url + "/")
     page.wait_for_selector("[data-testid=conn-status][data-state=open]", timeout=15_000)
     page.wait_for_function("() => window.chordial && window.chordial.store.chord.hasSnapshot", timeout=15_000)
