@@ -203,6 +203,39 @@ def check_virtual_ring(page: Page) -> None:
     assert page.evaluate("() => window.chordial.store.ui.highlight.length") >= 1
     charts = page.locator("[data-testid=charts] canvas").count()
     assert charts >= 4
+
+    # Zoom with the wheel around a node: it moves away from the centre, and stays drawn where
+    # the view says; a drag pans; a double-click resets.
+    page.fill("[data-testid=log-filter]", "")
+    node = node_ids(page, "live")[0]
+    nx, ny = point_of(page, node)
+    page.mouse.move(nx + 30, ny + 30)
+    page.mouse.wheel(0, -600)
+    page.wait_for_function("() => window.chordial.renderer.view.zoom > 2")
+    zx, zy = point_of(page, node)
+    assert abs(zx - nx) + abs(zy - ny) > 20, ((nx, ny), (zx, zy))
+    page.wait_for_timeout(200)
+    assert count_pixels(page, *NODE_BLUE, points=[(zx, zy)], radius=3)[0] > 0
+    page.mouse.move(zx + 40, zy + 40)
+    page.mouse.down()
+    page.mouse.move(zx + 140, zy + 90, steps=5)
+    page.mouse.up()
+    px, py = point_of(page, node)
+    assert abs(px - zx - 100) < 3 and abs(py - zy - 50) < 3, ((zx, zy), (px, py))
+    page.mouse.dblclick(px + 40, py + 40)
+    page.wait_for_function("() => window.chordial.renderer.view.zoom === 1")
+
+    # A graceful leave from the UI.
+    leaver = node_ids(page, "live")[5]
+    lx, ly = point_of(page, leaver)
+    page.mouse.click(lx, ly)
+    page.wait_for_selector(f'[data-testid=node-actions][data-node="{leaver}"]')
+    page.click("[data-testid=btn-leave]")
+    page.wait_for_function(
+        "(id) => { const n = window.chordial.store.chord.nodes.get(id); return !n || n.state !== 'live'; }",
+        arg=leaver,
+        timeout=15_000,
+    )
     assert page_errors(page) == []
 
 
@@ -249,6 +282,17 @@ def test_classroom_ring(browser: Browser, conductor: Conductor) -> None:
     starts = page.locator("[data-testid=finger-table] tbody tr td:nth-child(2)").all_text_contents()
     expected = [str((int(busiest) + 2**i) % 64) for i in range(6)]
     assert set(starts) <= set(expected) and starts, (starts, expected)
+
+    # Pause, single-step (virtual time moves by one stabilize period), speed, resume.
+    page.click("[data-testid=btn-pause]")
+    page.wait_for_function("() => window.chordial.store.chord.status === 'paused'")
+    before = float(page.evaluate("() => window.chordial.store.chord.time"))
+    page.click("[data-testid=btn-step]")
+    page.wait_for_function("(t) => window.chordial.store.chord.time >= t + 0.9", arg=before, timeout=10_000)
+    page.select_option("[data-testid=speed]", "5")
+    page.wait_for_function("() => String(window.chordial.store.chord.speed) === '5'", timeout=10_000)
+    page.click("[data-testid=btn-pause]")  # now reads Resume
+    page.wait_for_function("() => window.chordial.store.chord.status === 'running'")
     page.set_viewport_size({"width": 1500, "height": 1000})
     page.wait_for_timeout(800)
     shot(page, "05-classroom-m6")
