@@ -1,6 +1,6 @@
 // Key ids as the nodes compute them (chordial.core.ids.key_id): the top m bits of the SHA-1 of
 // the key's UTF-8 bytes. Pure and synchronous (crypto.subtle is async and needs a secure
-// context), so the teaching view can show a key's id as it is typed and find keys for an id.
+// context), so the teaching view can show a key's id as it is typed.
 
 function rotl(x: number, n: number): number {
   return (x << n) | (x >>> (32 - n));
@@ -73,13 +73,4 @@ export function keyId(key: string, bits: number): bigint {
   const digest = sha1(new TextEncoder().encode(key));
   const value = BigInt(`0x${hex(digest)}`);
   return value >> BigInt(160 - bits);
-}
-
-/** A key named `${prefix}-N` whose id is `target`: the first N that hashes there (small rings). */
-export function keyForId(target: bigint, bits: number, prefix = "key", limit = 1 << 20): string | null {
-  for (let n = 0; n < limit; n++) {
-    const key = `${prefix}-${n}`;
-    if (keyId(key, bits) === target) return key;
-  }
-  return null;
 }

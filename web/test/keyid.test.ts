@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { hex, keyForId, keyId, sha1 } from "../src/keyid";
+import { hex, keyId, sha1 } from "../src/keyid";
 
 const utf8 = (s: string) => new TextEncoder().encode(s);
 
@@ -15,11 +15,5 @@ describe("key ids", () => {
     expect(keyId("apple", 32)).toBe(3502124484n);
     expect(keyId("apple", 160)).toBe(1191711208712142963969027882130354934070048446784n);
     expect(keyId("ключ", 8)).toBe(179n);
-  });
-
-  it("finds a key for an id", () => {
-    expect(keyForId(37n, 6)).toBe("key-161");
-    expect(keyId(keyForId(200n, 8, "k") ?? "", 8)).toBe(200n);
-    expect(keyForId(5n, 20, "x", 3)).toBeNull();
   });
 });

@@ -1,6 +1,6 @@
 import { useEffect, useMemo, useRef, useState } from "react";
 import type { Connection } from "../connection";
-import { keyForId, keyId } from "../keyid";
+import { keyId } from "../keyid";
 import { coerce, parseParamsInfo, tooltip, type ParamSpec } from "../params";
 import { addUserPath, type ChordState } from "../reducer";
 import { keyPosFrom } from "../renderer";
@@ -116,11 +116,12 @@ export function Controls({ store, conn, chord, ui, teaching, setTeaching }: Prop
     if (r) toast(store, `started: ${String(args.nodes ?? "")} nodes, ${String(args.world ?? "")} world`);
   }
 
-  async function kvOp(action: "put" | "get" | "delete", keyName: string = key) {
-    if (!keyName) return;
+  /** put / get / delete from the key box; `atId`: a put by key id (teaching mode, m ≤ 20). */
+  async function kvOp(action: "put" | "get" | "delete", atId?: string) {
+    if (!key && atId === undefined) return;
     setKv("");
     store.setUi({ toast: null });
-    const args: Record<string, unknown> = { key: keyName };
+    const args: Record<string, unknown> = atId !== undefined ? { key_id: atId } : { key };
     if (action === "put") {
       let v: unknown = value;
       try {
@@ -137,6 +138,7 @@ export function Controls({ store, conn, chord, ui, teaching, setTeaching }: Prop
       return;
     }
     const res = data as unknown as KvResult;
+    if (atId !== undefined) setKey(res.key);
     const path = Array.isArray(res.path) ? res.path : [];
     const found = action === "get" ? (res.found ? `= ${JSON.stringify(res.value)}` : "not found") : action === "put" ? "stored" : "deleted";
     setKv(
@@ -244,28 +246,20 @@ export function Controls({ store, conn, chord, ui, teaching, setTeaching }: Prop
             “{key}” hashes to id {String(keyId(key, chord.idBits))} (top {chord.idBits} bits of its SHA-1)
           </div>
         )}
-        {chord.idBits <= 16 && (
+        {chord.idBits <= 20 && (
           <div className="row">
             <input
               data-testid="key-at-id"
               value={keyAt}
               onChange={(e) => setKeyAt(e.target.value)}
               placeholder={`id 0…${2 ** chord.idBits - 1}`}
-              title="teaching: insert a key that lands on this id (a key named key-N is searched for)"
+              title="teaching: insert a key that lands on this id (the conductor names it: the first k0, k1, … hashing there)"
             />
             <button
               data-testid="btn-put-at-id"
               className="small"
               disabled={!connected || !active || !/^\d+$/.test(keyAt) || Number(keyAt) >= 2 ** chord.idBits}
-              onClick={() => {
-                const found = keyForId(BigInt(keyAt), chord.idBits);
-                if (found === null) {
-                  toast(store, `no key found for id ${keyAt}`, true);
-                  return;
-                }
-                setKey(found);
-                void kvOp("put", found);
-              }}
+              onClick={() => void kvOp("put", keyAt)}
             >
               Put a key at this id
             </button>
