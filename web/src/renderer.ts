@@ -746,13 +746,23 @@ export class RingRenderer {
     ctx.textAlign = "center";
     ctx.textBaseline = "middle";
     let drawn = 0;
-    const small = this.store.chord.idBits <= 16;
+    const bits = this.store.chord.idBits;
+    let lastX = NaN;
+    let lastY = NaN;
+    let lastW = 0;
     for (let i = 0; i < n && drawn < 400; i++) {
       const x = cx + this.xs[i] * (k + r + 14);
       const y = cy + this.ys[i] * (k + r + 14);
       if (x < 0 || y < 0 || x > width || y > height) continue;
       const id = this.sorted[i].id;
-      ctx.fillText(small ? id : id.slice(0, 5) + "…", x, y);
+      const text = bits <= 32 || id.length <= 10 ? id : `${id.slice(0, 6)}…`;
+      const w = ctx.measureText(text).width;
+      // Skip a label that would overlap the previous one (nodes close together on the ring).
+      if (Math.abs(x - lastX) < (w + lastW) / 2 + 2 && Math.abs(y - lastY) < 12) continue;
+      ctx.fillText(text, x, y);
+      lastX = x;
+      lastY = y;
+      lastW = w;
       drawn += 1;
     }
   }
