@@ -5,16 +5,17 @@ import { emptySeries, type ChordState, type StatsSeries } from "../reducer";
 interface ChartDef {
   title: string;
   unit: string;
-  series: { label: string; col: keyof StatsSeries; colour: string }[];
+  /** `right`: on its own scale, with its axis on the right (a rate of another magnitude). */
+  series: { label: string; col: keyof StatsSeries; colour: string; right?: boolean }[];
 }
 
 const CHARTS: ChartDef[] = [
   {
     title: "Operations",
-    unit: "ops/s",
+    unit: "per second",
     series: [
-      { label: "ops/s", col: "ops", colour: "#60a5fa" },
-      { label: "lookups/s", col: "lookups", colour: "#34d399" },
+      { label: "workload ops/s", col: "ops", colour: "#60a5fa" },
+      { label: "all lookups/s (right axis)", col: "lookups", colour: "#34d399", right: true },
     ],
   },
   {
@@ -60,19 +61,23 @@ function Chart({ def, stats }: { def: ChartDef; stats: StatsSeries }) {
     const axis = { stroke: "#94a3b8", grid: { stroke: "#1e293b" }, ticks: { stroke: "#334155" } };
     const opts: uPlot.Options = {
       width: Math.max(160, el.clientWidth),
-      height: Math.max(80, el.clientHeight - 26),
-      legend: { show: true, live: false },
+      height: Math.max(80, el.clientHeight),
+      legend: { show: false },
       cursor: { drag: { x: false, y: false } },
       scales: { x: { time: false } },
       axes: [
-        { ...axis, label: "", values: (_u, ticks) => ticks.map((t) => `${t}s`) },
+        { ...axis, size: 24, values: (_u, ticks) => ticks.map((t) => `${t}s`) },
         { ...axis, size: 54 },
+        ...(def.series.some((x) => x.right) ? [{ ...axis, scale: "right", side: 1, size: 50, grid: { show: false } }] : []),
       ],
-      series: [{ label: "t" }, ...def.series.map((x) => ({ label: x.label, stroke: x.colour, width: 1.5, spanGaps: false }))],
+      series: [
+        { label: "t" },
+        ...def.series.map((x) => ({ label: x.label, stroke: x.colour, width: 1.5, spanGaps: false, scale: x.right ? "right" : "y" })),
+      ],
     };
     const u = new uPlot(opts, dataOf(def, emptySeries()), el);
     plot.current = u;
-    const ro = new ResizeObserver(() => u.setSize({ width: Math.max(160, el.clientWidth), height: Math.max(80, el.clientHeight - 26) }));
+    const ro = new ResizeObserver(() => u.setSize({ width: Math.max(160, el.clientWidth), height: Math.max(80, el.clientHeight) }));
     ro.observe(el);
     return () => {
       ro.disconnect();
@@ -89,6 +94,13 @@ function Chart({ def, stats }: { def: ChartDef; stats: StatsSeries }) {
     <div className="chart">
       <div className="chart-title">
         {def.title} <span className="unit">[{def.unit}]</span>
+        <div className="chart-keys">
+          {def.series.map((x) => (
+            <span key={x.label} style={{ color: x.colour }}>
+              ━ {x.label}
+            </span>
+          ))}
+        </div>
       </div>
       <div className="chart-body" ref={host} />
     </div>
