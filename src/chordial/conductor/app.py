@@ -24,6 +24,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from chordial.conductor import reports
 from chordial.conductor.dataset import MAX_UPLOAD_BYTES, from_upload
+from chordial.conductor.docs import serve_offline_docs
 from chordial.conductor.protocol import (
     COMMAND,
     DETAIL_LIMIT,
@@ -109,7 +110,10 @@ def create_app(
         version="1",
         summary="Run, watch and steer Chord simulations (virtual or live); websocket stream at /ws.",
         lifespan=lifespan,
+        docs_url=None,  # served offline below, not from a CDN
+        redoc_url=None,
     )
+    serve_offline_docs(app)
     app.state.session = session
 
     async def run(command: dict[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from chordial.conductor.app import KvBackend, kv_router
+from chordial.conductor.docs import serve_offline_docs
 from chordial.conductor.live import client_kv
 from chordial.conductor.world import WorldError
 from chordial.core.messages import GetState, NodeState
@@ -58,6 +59,9 @@ def create_gateway(node: str, timeout: float = 5.0) -> FastAPI:
         version="1",
         summary=f"JSON key-value access to the Chord ring through {node}",
         lifespan=lifespan,
+        docs_url=None,  # served offline below, not from a CDN
+        redoc_url=None,
     )
+    serve_offline_docs(app)
     app.include_router(kv_router(get_backend))
     return app
