@@ -41,17 +41,23 @@ def alive(pid: int) -> bool:
     return "State:\tZ" not in status
 
 
-def group_members(pgid: int) -> list[int]:
-    members = []
+def _processes_where(field: int, value: int) -> list[int]:
+    """Pids of live (not zombie) processes whose /proc stat field ``field`` (after the name:
+    0 state, 1 parent pid, 2 process group) equals ``value``."""
+    found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            if int(fields[2]) == pgid and fields[0] != "Z":
-                members.append(int(entry))
-    return members
+            if int(fields[field]) == value and fields[0] != "Z":
+                found.append(int(entry))
+    return found
+
+
+def group_members(pgid: int) -> list[int]:
+    return _processes_where(2, pgid)
 
 
 async def test_live_ring_stream_controls_and_clean_stop(conductor: Conductor, browser: Browser) -> None:
@@ -136,16 +142,7 @@ async def test_gateway_reports_an_unreachable_node() -> None:
 
 
 def children_of(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid and fields[0] != "Z":
-                found.append(int(entry))
-    return found
+    return _processes_where(1, pid)
 
 
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
