@@ -32,8 +32,10 @@ const swatch = (colour: string, shape: "dot" | "line" | "cross" = "dot") => (
 
 /** What the colours on the ring mean. */
 export function Legend() {
+  // Open by default where the ring has room beside it; a click folds it away.
   return (
-    <div className="legend" data-testid="legend">
+    <details className="legend" data-testid="legend" open={window.innerWidth >= 1400}>
+      <summary>legend</summary>
       <div>
         {LOAD_COLOURS.map((c) => (
           <span key={c} className="sw sw-dot" style={{ background: c }} />
@@ -50,6 +52,6 @@ export function Legend() {
       <div>
         {swatch("#f0abfc", "line")} your lookup, hop by hop {swatch("rgba(52, 211, 153, 0.85)", "line")} workload lookups
       </div>
-    </div>
+    </details>
   );
 }
