@@ -17,30 +17,47 @@ interface Props {
 export function Inspector({ conn, chord, store, nodeId, onClose }: Props) {
   const [detail, setDetail] = useState<NodeDetail | null>(null);
   const [error, setError] = useState<string | null>(null);
-  const busy = useRef(false);
   const bits = chord.idBits;
   const view = nodeId !== null ? chord.nodes.get(nodeId) : undefined;
 
+  // Fetch on open, then once a second while this node's view keeps changing (one request in
+  // flight at most; answers for a node no longer inspected are dropped).
+  const viewRef = useRef(view);
+  viewRef.current = view;
   useEffect(() => {
     setDetail(null);
     setError(null);
-  }, [nodeId]);
-
-  // Fetch on open and whenever this node's view changes (throttled to one request at a time).
-  useEffect(() => {
-    if (nodeId === null || busy.current) return;
-    busy.current = true;
-    conn
-      .command("inspect", { node: nodeId })
-      .then((data) => {
-        setDetail(data as unknown as NodeDetail);
-        setError(null);
-      })
-      .catch((e: unknown) => setError(e instanceof Error ? e.message : String(e)))
-      .finally(() => {
-        busy.current = false;
-      });
-  }, [conn, nodeId, view]);
+    if (nodeId === null) return;
+    let cancelled = false;
+    let inFlight = false;
+    let fetchedView: unknown;
+    const fetchNow = () => {
+      if (inFlight) return;
+      inFlight = true;
+      fetchedView = viewRef.current;
+      conn
+        .command("inspect", { node: nodeId })
+        .then((data) => {
+          if (cancelled) return;
+          setDetail(data as unknown as NodeDetail);
+          setError(null);
+        })
+        .catch((e: unknown) => {
+          if (!cancelled) setError(e instanceof Error ? e.message : String(e));
+        })
+        .finally(() => {
+          inFlight = false;
+        });
+    };
+    fetchNow();
+    const timer = setInterval(() => {
+      if (viewRef.current !== fetchedView) fetchNow();
+    }, 1000);
+    return () => {
+      cancelled = true;
+      clearInterval(timer);
+    };
+  }, [conn, nodeId]);
 
   if (nodeId === null) return null;
   const highlight = (ids: (string | null)[]) =>
