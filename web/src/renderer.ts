@@ -440,6 +440,19 @@ export class RingRenderer {
     if (ui.selected !== null) {
       const i = this.indexById.get(ui.selected);
       if (i !== undefined) {
+        // The range of ids the node owns, (predecessor, node], as a band along the ring.
+        const pred = this.sorted[i].predecessor;
+        const j = pred === null ? undefined : this.indexById.get(pred);
+        if (j !== undefined && j !== i) {
+          const a0 = this.pos[j] * TAU - Math.PI / 2;
+          let a1 = this.pos[i] * TAU - Math.PI / 2;
+          if (a1 <= a0) a1 += TAU;
+          ctx.strokeStyle = "rgba(255, 255, 255, 0.35)";
+          ctx.lineWidth = 7;
+          ctx.beginPath();
+          ctx.arc(cx, cy, k, a0, a1);
+          ctx.stroke();
+        }
         ctx.strokeStyle = "#ffffff";
         ctx.lineWidth = 2;
         ctx.beginPath();

@@ -50,6 +50,9 @@ export function Legend() {
         {swatch("#22d3ee", "line")} fingers
       </div>
       <div>
+        {swatch("rgba(255, 255, 255, 0.5)", "line")} ids the selected node owns
+      </div>
+      <div>
         {swatch("#f0abfc", "line")} your lookup, hop by hop {swatch("rgba(52, 211, 153, 0.85)", "line")} workload lookups
       </div>
     </details>
