@@ -10,7 +10,6 @@ import {
   hopControl,
   hopProgress,
   idToPos,
-  lowerBound,
   nearestSlot,
   nodeRadius,
   posToXY,
@@ -884,4 +883,3 @@ export function keyPosFrom(data: Record<string, unknown>, bits: number): number 
   return null;
 }
 
-export { lowerBound };
