@@ -75,6 +75,20 @@ def key_result(page: Page, prefix: str, timeout_ms: int = 15_000) -> str:
     return text
 
 
+def act_on_node(page: Page, node: str, action: str, timeout_ms: int = 15_000) -> None:
+    """Click ``node`` on the ring, press ``action`` (leave or crash), and wait until the node is
+    no longer live (or gone from the view)."""
+    x, y = point_of(page, node)
+    page.mouse.click(x, y)
+    page.wait_for_selector(f'[data-testid=node-actions][data-node="{node}"]')
+    page.click(f"[data-testid=btn-{action}]")
+    page.wait_for_function(
+        "(id) => { const n = window.chordial.store.chord.nodes.get(id); return !n || n.state !== 'live'; }",
+        arg=node,
+        timeout=timeout_ms,
+    )
+
+
 def node_ids(page: Page, state: str | None = None) -> list[str]:
     ids: list[str] = page.evaluate(
         "(state) => [...window.chordial.store.chord.nodes.values()]"
@@ -129,12 +143,8 @@ def check_virtual_ring(page: Page) -> None:
     target = live[len(live) // 3]
     x, y = point_of(page, target)
     red_before = count_pixels(page, *CRASH_RED, points=[(x, y)], radius=8)[0]
-    page.mouse.click(x, y)
-    page.wait_for_selector(f'[data-testid=node-actions][data-node="{target}"]')
-    page.click("[data-testid=btn-crash]")
-    page.wait_for_function(
-        "(id) => window.chordial.store.chord.nodes.get(id)?.state === 'crashed'", arg=target, timeout=15_000
-    )
+    act_on_node(page, target, "crash")
+    assert target in node_ids(page, "crashed")  # still shown, marked as crashed
     page.wait_for_timeout(300)
     red = count_pixels(page, *CRASH_RED, points=[point_of(page, target)], radius=8)[0]
     assert red >= red_before + 10, f"the crashed node is not marked red on the canvas ({red_before} → {red})"
@@ -226,16 +236,7 @@ def check_virtual_ring(page: Page) -> None:
     page.wait_for_function("() => window.chordial.renderer.view.zoom === 1")
 
     # A graceful leave from the UI.
-    leaver = node_ids(page, "live")[5]
-    lx, ly = point_of(page, leaver)
-    page.mouse.click(lx, ly)
-    page.wait_for_selector(f'[data-testid=node-actions][data-node="{leaver}"]')
-    page.click("[data-testid=btn-leave]")
-    page.wait_for_function(
-        "(id) => { const n = window.chordial.store.chord.nodes.get(id); return !n || n.state !== 'live'; }",
-        arg=leaver,
-        timeout=15_000,
-    )
+    act_on_node(page, node_ids(page, "live")[5], "leave")
     assert page_errors(page) == []
 
 

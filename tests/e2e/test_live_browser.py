@@ -16,6 +16,7 @@ from .test_browser import (
     LAST_PATH,
     NODE_BLUE,
     PATH_PINK,
+    act_on_node,
     key_result,
     node_ids,
     open_page,
@@ -83,15 +84,7 @@ def test_live_world(browser: Browser, conductor: Conductor) -> None:
 
     # Crash a real node process from the UI.
     target = live[len(live) // 2]
-    x, y = point_of(page, target)
-    page.mouse.click(x, y)
-    page.wait_for_selector(f'[data-testid=node-actions][data-node="{target}"]')
-    page.click("[data-testid=btn-crash]")
-    page.wait_for_function(
-        "(id) => { const n = window.chordial.store.chord.nodes.get(id); return !n || n.state === 'crashed'; }",
-        arg=target,
-        timeout=30_000,
-    )
+    act_on_node(page, target, "crash", 30_000)
     if target in node_ids(page, "crashed"):
         page.wait_for_timeout(300)
         assert count_pixels(page, *CRASH_RED, points=[point_of(page, target)], radius=8)[0] >= 10

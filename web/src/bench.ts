@@ -3,6 +3,7 @@
 // Measures the renderer alone (no conductor): the page shows its fps, and
 // window.chordial.renderer.stats has fps and the mean draw time per frame.
 
+import { successorOf } from "./geometry";
 import { reduce } from "./reducer";
 import type { Store } from "./store";
 import type { EventView, NodeView } from "./types";
@@ -24,16 +25,7 @@ export function syntheticRing(n: number, seed = 1): NodeView[] {
   const ids = new Set<number>();
   while (ids.size < n) ids.add(Math.floor(rand() * 2 ** bits));
   const sorted = [...ids].sort((a, b) => a - b);
-  const succ = (key: number) => {
-    let lo = 0;
-    let hi = sorted.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (sorted[mid] < key) lo = mid + 1;
-      else hi = mid;
-    }
-    return sorted[lo % sorted.length];
-  };
+  const succ = (key: number) => successorOf(sorted, key) ?? sorted[0];
   return sorted.map((id, i) => {
     const fingers: { index: number; node: string }[] = [];
     let last = -1;

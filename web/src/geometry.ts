@@ -98,7 +98,7 @@ export function panBy(view: View, dx: number, dy: number): View {
 // ---------------------------------------------------------------- hit testing
 
 /** Index of the first element of a sorted array that is >= v (binary search). */
-export function lowerBound(sorted: ArrayLike<number>, v: number): number {
+export function lowerBound<T extends number | bigint>(sorted: ArrayLike<T>, v: T): number {
   let lo = 0;
   let hi = sorted.length;
   while (lo < hi) {
@@ -170,16 +170,10 @@ export function fingerIntervals(id: bigint, bits: number): FingerInterval[] {
 }
 
 /** The first id in `sortedIds` at or after `key` clockwise (Chord's successor(key)). */
-export function successorOf(sortedIds: readonly bigint[], key: bigint): bigint | null {
+export function successorOf<T extends number | bigint>(sortedIds: readonly T[], key: T): T | null {
   if (sortedIds.length === 0) return null;
-  let lo = 0;
-  let hi = sortedIds.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (sortedIds[mid] < key) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo === sortedIds.length ? sortedIds[0] : sortedIds[lo];
+  const i = lowerBound(sortedIds, key);
+  return i === sortedIds.length ? sortedIds[0] : sortedIds[i];
 }
 
 /**
