@@ -294,6 +294,18 @@ def test_classroom_ring(browser: Browser, conductor: Conductor) -> None:
     page.wait_for_function("() => String(window.chordial.store.chord.speed) === '5'", timeout=10_000)
     page.click("[data-testid=btn-pause]")  # now reads Resume
     page.wait_for_function("() => window.chordial.store.chord.status === 'running'")
+
+    # A second page opened mid-run gets the charts from the start of the run (the CSV report).
+    first: float = page.evaluate("() => window.chordial.store.chord.stats.time[0]")
+    late = open_page(browser, conductor)
+    try:
+        late.wait_for_function(
+            "(t) => { const s = window.chordial.store.chord.stats.time; return s.length > 0 && s[0] <= t + 1.5; }",
+            arg=first,
+            timeout=10_000,
+        )
+    finally:
+        late.close()
     page.set_viewport_size({"width": 1500, "height": 1000})
     page.wait_for_timeout(800)
     shot(page, "05-classroom-m6")

@@ -1,7 +1,7 @@
 // The websocket to the conductor: reconnects with backoff, feeds the reducer, and turns
 // commands into promises of their `result`.
 
-import { parseMessage, reduce, setConnected } from "./reducer";
+import { parseMessage, prefillStats, reduce, seriesFromCsv, setConnected } from "./reducer";
 import type { Store } from "./store";
 import type { ResultMsg } from "./types";
 
@@ -26,9 +26,14 @@ export class Connection {
   private closedByUs = false;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
 
+  /**
+   * `historyUrl`: the conductor's statistics report (CSV); fetched after each snapshot so the
+   * charts of a page opened mid-run start at the beginning of the run.
+   */
   constructor(
     private readonly store: Store,
     private readonly url: string,
+    private readonly historyUrl: string | null = null,
   ) {}
 
   connect(): void {
@@ -59,6 +64,7 @@ export class Connection {
         this.settle({ type: "result", v: 1, request_id: msg.request_id, ok: false, data: null, error: msg.message });
       }
       this.store.updateChord((s) => reduce(s, msg));
+      if (msg.type === "snapshot") void this.loadHistory();
     };
     ws.onclose = () => {
       if (this.ws !== ws) return;
@@ -98,6 +104,18 @@ export class Connection {
       this.pending.set(requestId, { resolve, reject, timer });
       ws.send(JSON.stringify({ type: "command", request_id: requestId, action, args }));
     });
+  }
+
+  private async loadHistory(): Promise<void> {
+    if (this.historyUrl === null) return;
+    try {
+      const response = await fetch(this.historyUrl);
+      if (!response.ok) return;
+      const history = seriesFromCsv(await response.text());
+      this.store.updateChord((s) => prefillStats(s, history));
+    } catch {
+      // No history: the charts start from now.
+    }
   }
 
   private settle(msg: ResultMsg): void {

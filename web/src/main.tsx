@@ -9,7 +9,7 @@ import { startBench } from "./bench";
 const store = new Store();
 const params = new URLSearchParams(window.location.search);
 const bench = Number(params.get("bench") ?? "0");
-const conn = new Connection(store, wsUrl(window.location));
+const conn = new Connection(store, wsUrl(window.location), "api/report/stats.csv");
 if (bench > 0) startBench(store, bench);
 else conn.connect();
 

@@ -323,3 +323,60 @@ export function parseMessage(raw: string): ServerMsg | null {
   }
   return null;
 }
+
+/** Columns of GET /api/report/stats.csv that feed the charts (the conductor's CSV_COLUMNS). */
+const CSV_TO_SERIES: [string, keyof StatsSeries][] = [
+  ["time", "time"],
+  ["ops_per_s", "ops"],
+  ["lookups_per_s", "lookups"],
+  ["hops_mean", "hopsMean"],
+  ["hops_p99", "hopsP99"],
+  ["latency_ms_mean", "latencyMean"],
+  ["failures", "failures"],
+  ["timeouts", "timeouts"],
+  ["stale_reads", "staleReads"],
+  ["keys_min", "keysMin"],
+  ["keys_mean", "keysMean"],
+  ["keys_p99", "keysP99"],
+  ["keys_max", "keysMax"],
+  ["node_count", "nodes"],
+];
+
+/** The run's statistics so far, from the conductor's CSV report (empty cells: gaps). */
+export function seriesFromCsv(text: string): StatsSeries {
+  const out = emptySeries();
+  const lines = text.split(/\r?\n/).filter((l) => l.trim() !== "");
+  if (lines.length < 2) return out;
+  const header = lines[0].split(",");
+  const at = CSV_TO_SERIES.map(([col]) => header.indexOf(col));
+  if (at[0] < 0) return out;
+  for (const line of lines.slice(1)) {
+    const cells = line.split(",");
+    const t = Number(cells[at[0]]);
+    if (!Number.isFinite(t)) continue;
+    CSV_TO_SERIES.forEach(([, name], k) => {
+      const cell = at[k] >= 0 ? cells[at[k]] : "";
+      const v = cell === undefined || cell === "" ? NaN : Number(cell);
+      if (name === "time") out.time.push(t);
+      else (out[name] as Point[]).push(Number.isFinite(v) ? v : null);
+    });
+  }
+  return out;
+}
+
+/**
+ * Put the run's earlier statistics (from the CSV report) in front of what the stream brought
+ * since the page connected, so the charts start at the beginning of the run.
+ */
+export function prefillStats(state: ChordState, history: StatsSeries): ChordState {
+  const firstLive = state.stats.time.length > 0 ? state.stats.time[0] : Infinity;
+  const keep = history.time.findIndex((t) => t >= firstLive || t > state.time);
+  const upTo = keep < 0 ? history.time.length : keep;
+  if (upTo === 0) return state;
+  const out = emptySeries();
+  for (const name of Object.keys(out) as (keyof StatsSeries)[]) {
+    const merged = [...(history[name] as Point[]).slice(0, upTo), ...(state.stats[name] as Point[])];
+    (out as unknown as Record<string, Point[]>)[name] = merged.slice(Math.max(0, merged.length - MAX_STATS));
+  }
+  return { ...state, stats: out };
+}

@@ -1,12 +1,15 @@
 import { describe, expect, it } from "vitest";
 import {
   addUserPath,
+  emptySeries,
   filterEvents,
   initialState,
   MAX_EVENTS,
   MAX_STATS,
   parseMessage,
+  prefillStats,
   reduce,
+  seriesFromCsv,
   setConnected,
   sortedNodes,
 } from "../src/reducer";
@@ -232,5 +235,40 @@ describe("stats, status and the rest", () => {
     const d = parseMessage('{"type":"delta","v":1,"seq":3,"time":0}');
     expect(d?.type).toBe("delta");
     if (d?.type === "delta") expect(d.upserts).toEqual([]);
+  });
+});
+
+describe("statistics history", () => {
+  const csv = [
+    "time,node_count,ops_per_s,lookups_per_s,hops_mean,hops_p99,latency_ms_mean,latency_ms_p99,failures,timeouts,stale_reads,keys_min,keys_mean,keys_max,keys_p99,correct_successors,correct_predecessors,correct_fingers,invariants_ok,messages_per_s",
+    "1.0,64,5.0,60.0,3.5,6,200.1,300,0,0,0,0,1.0,4,4,1.0,1.0,1.0,True,300",
+    "2.0,64,4.0,61.0,,,,,0,1,0,0,1.0,4,4,1.0,1.0,1.0,True,310",
+    "3.0,64,6.0,62.0,3.0,5,190.0,280,1,1,0,0,1.0,4,4,1.0,1.0,1.0,True,320",
+    "",
+  ].join("\n");
+
+  it("reads the conductor's CSV report", () => {
+    const s = seriesFromCsv(csv);
+    expect(s.time).toEqual([1, 2, 3]);
+    expect(s.ops).toEqual([5, 4, 6]);
+    expect(s.hopsMean).toEqual([3.5, null, 3]);
+    expect(s.keysMax).toEqual([4, 4, 4]);
+    expect(s.nodes).toEqual([64, 64, 64]);
+    expect(seriesFromCsv("").time).toEqual([]);
+    expect(seriesFromCsv("a,b\n1,2").time).toEqual([]);
+  });
+
+  it("puts the history in front of the streamed points, without overlap", () => {
+    let state = reduce(initialState(), snapshot([node(1)], 10, 3));
+    state = reduce(state, stats(3, 9));
+    const merged = prefillStats(state, seriesFromCsv(csv));
+    expect(merged.stats.time).toEqual([1, 2, 3]);
+    expect(merged.stats.ops).toEqual([5, 4, 9]); // the streamed point wins at t = 3
+    expect(prefillStats(merged, emptySeries())).toBe(merged);
+  });
+
+  it("ignores history from beyond the current time (another run)", () => {
+    const state = reduce(initialState(), snapshot([node(1)], 10, 1.5));
+    expect(prefillStats(state, seriesFromCsv(csv)).stats.time).toEqual([1]);
   });
 });
