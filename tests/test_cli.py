@@ -474,6 +474,8 @@ async def test_query_replicas_marks_stale_missing_and_unavailable_copies(
         (("get", "k", "--consistency", "sequential"), 2, "--consistency must be linearizable or eventual"),
         (("put", "k", "v", "--consistency", "weak"), 2, "--consistency must be linearizable or eventual"),
         (("query", "k", "--replicas", "--k", "0"), 2, "--k must be at least 1, got 0"),
+        (("node", "--transport", "udp"), 2, "--transport must be tcp or grpc, got 'udp'"),
+        (("get", "k", "--transport", "http"), 2, "--transport must be auto, tcp, grpc, got 'http'"),
     ],
 )
 def test_bad_usage_gives_one_line_and_exit_2(args: tuple[str, ...], code: int, fragment: str) -> None:
@@ -491,6 +493,22 @@ def test_invalid_keys_are_refused(ring: Ring, command: tuple[str, ...], fragment
     assert result.returncode == 2
     line = one_error_line(result)
     assert fragment in line and ring.entry in line
+
+
+def test_a_grpc_node_is_reached_by_default_and_refuses_tcp(tmp_path: Path) -> None:
+    """Nodes serve tcp unless told ``--transport grpc``; clients find out which by themselves."""
+    node = spawn_node(free_port_base(1), tmp_path, "--transport", "grpc")
+    try:
+        wait_ready(node, time.monotonic() + 20)
+        assert cli("put", "carrier", "grpc", "--node", node.address).returncode == 0
+        for carrier in ("auto", "grpc"):
+            result = cli("get", "carrier", "--node", node.address, "--transport", carrier)
+            assert (result.returncode, result.stdout.strip()) == (0, "grpc")
+        result = cli("get", "carrier", "--node", node.address, "--transport", "tcp", "--timeout", "2")
+        assert result.returncode == 1
+        assert "does not speak chordial-tcp" in one_error_line(result)
+    finally:
+        stop(node)
 
 
 def test_unreachable_node(spare_port: int) -> None:

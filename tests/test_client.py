@@ -1,4 +1,4 @@
-"""The Python client against small rings: in memory (fast, controllable) and over gRPC."""
+"""The Python client against small rings: in memory (fast, controllable), over TCP and over gRPC."""
 
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ from chordial.core.messages import (
 from chordial.runtime import NodeRuntime, start_node
 from chordial.transport.base import Handler, TransportError, Unreachable, Watcher
 from chordial.transport.memory import MemoryNetwork
+from chordial.transport.tcp import TcpTransport
 
 BITS = 16
 FAST = ChordConfig(
@@ -508,3 +509,125 @@ async def test_watch_over_grpc_ends_when_the_node_stops() -> None:
         await node.crash()
         await transport.close()
     assert "key_written" in seen
+
+
+# ------------------------------------------------------------------------------------------ route cache
+
+
+async def _tcp_ring(size: int) -> tuple[list[NodeRuntime], TcpTransport]:
+    """``size`` nodes sharing one TCP transport (as many nodes in one process do)."""
+    shared = TcpTransport()
+    first = await start_node(shared, "127.0.0.1:0", config=FAST, seed=100)
+    nodes = [first]
+    for index in range(1, size):
+        nodes.append(await start_node(shared, "127.0.0.1:0", join=first.address, config=FAST, seed=100 + index))
+    return nodes, shared
+
+
+async def _until_learnt(client: ChordClient, size: int, keys: list[str]) -> None:
+    deadline = time.monotonic() + 10
+    while len(client.routes) < size:
+        assert time.monotonic() < deadline, f"only {len(client.routes)} of {size} ranges learnt"
+        for key in keys:
+            await client.get_entry(key)
+        await asyncio.sleep(0.05)
+
+
+async def test_cached_routes_go_straight_to_the_owner_over_tcp() -> None:
+    nodes, shared = await _tcp_ring(6)
+    keys = [f"cached-{i}" for i in range(120)]
+    try:
+        async with ChordClient(nodes[0].address, timeout=2.0, transport="tcp") as client:
+            states = await wait_for_ring(client, len(nodes))
+            for key in keys:
+                await client.put(key, key)
+            await _until_learnt(client, len(nodes), keys)
+            before = replace(client.route_stats)
+            for key in keys:
+                reply = await client.get_entry(key)
+                assert reply.found and reply.entry is not None and reply.entry.value == key.encode()
+                assert reply.owner == owner_of(states, key)
+                assert reply.path == (reply.owner,) and reply.hops == 0  # one call, to the owner
+            assert client.route_stats.hits - before.hits == len(keys)
+            put = await client.put(keys[0], "again")
+            assert put.path == (owner_of(states, keys[0]),) and put.entry is not None and put.entry.version == 2
+            assert await client.delete(keys[1]) is True
+            with pytest.raises(KeyNotFound):
+                await client.get(keys[1])
+            assert client.route_stats.hit_rate > 0.5
+            assert client.route_stats.learnt >= 1
+    finally:
+        for runtime in nodes:
+            await runtime.crash()
+        await shared.close()
+
+
+async def test_a_dead_or_moved_owner_falls_back_to_the_ring() -> None:
+    nodes, shared = await _tcp_ring(6)
+    keys = [f"moving-{i}" for i in range(120)]
+    extra: list[NodeRuntime] = []
+    try:
+        async with ChordClient(nodes[0].address, timeout=2.0, transport="tcp") as client:
+            await wait_for_ring(client, len(nodes))
+            for key in keys:
+                await client.put(key, key)
+            await _until_learnt(client, len(nodes), keys)
+            # A crash: the dead owner's keys are served by its successor (k = 3 copies).
+            victim = nodes.pop(2)
+            await victim.crash()
+            await wait_for_ring(client, len(nodes))
+            stale = client.route_stats.stale
+            for key in keys:
+                assert await client.get(key) == key.encode()
+            assert client.route_stats.stale > stale
+            # A join: part of a cached range now belongs to the newcomer ("not mine" at the old owner).
+            # The newcomer takes the lower half of the keys of the node that owns the most.
+            states = await client.overlay()
+            owned = {s.node.id: [k for k in keys if owner_of(states, k) == s.node] for s in states}
+            widest = max(states, key=lambda s: len(owned[s.node.id]))
+            assert widest.predecessor is not None
+            start = widest.predecessor.id
+            in_order = sorted(owned[widest.node.id], key=lambda k: (key_id(k, BITS) - start) % 2**BITS)
+            middle = key_id(in_order[len(in_order) // 2], BITS)
+            extra.append(await start_node(shared, "127.0.0.1:0", join=nodes[0].address, config=FAST, node_id=middle))
+            states = await wait_for_ring(client, len(nodes) + 1)
+            stale = client.route_stats.stale
+            for key in keys:
+                assert await client.get(key) == key.encode()
+            for key in keys:
+                reply = await client.put(key, key + "!")
+                assert reply.owner == owner_of(states, key)
+            assert client.route_stats.stale > stale
+            for key in keys:
+                assert await client.get(key) == (key + "!").encode()
+    finally:
+        for runtime in nodes + extra:
+            await runtime.crash()
+        await shared.close()
+
+
+async def test_without_the_cache_every_operation_is_routed(ring: Ring) -> None:
+    client = ChordClient(ring.client.address, timeout=2.0, transport=ring.net.transport("c2"), cache_routes=False)
+    for i in range(10):
+        await client.put(f"k{i}", "v")
+        await client.get(f"k{i}")
+    assert client.route_stats.hits == 0 and len(client.routes) == 0
+    await client.close()
+
+
+async def test_client_reaches_tcp_and_grpc_nodes_by_default() -> None:
+    from chordial.transport.grpc import GrpcTransport
+
+    ring_a, shared = await _tcp_ring(1)
+    grpc_side = GrpcTransport()
+    grpc_node = await start_node(grpc_side, "127.0.0.1:0", config=FAST, seed=7)
+    try:
+        for address in (ring_a[0].address, grpc_node.address):
+            async with ChordClient(address, timeout=2.0) as client:
+                await client.put("either", "carrier")
+                assert await client.get("either") == b"carrier"
+    finally:
+        await ring_a[0].crash()
+        await grpc_node.crash()
+        await shared.close()
+        await grpc_side.close()

@@ -26,7 +26,7 @@ import pytest
 from chordial.client import ChordClient, ChordialError, KeyNotFound, ring_problems
 from chordial.core.messages import NodeState
 from chordial.demo import free_port_base
-from chordial.transport.grpc import GrpcTransport
+from chordial.transport.carriers import AutoTransport
 
 RING_SIZE = 6
 K = 3
@@ -142,7 +142,7 @@ async def test_acknowledged_writes_survive_two_crashes(procs: list[Proc], tmp_pa
     await wait_ready(procs, 15)
     procs.extend(spawn(base + i, tmp_path, procs[0].address) for i in range(1, RING_SIZE))
     await wait_ready(procs, 20)
-    transport = GrpcTransport()
+    transport = AutoTransport()  # the nodes serve their default carrier
     try:
         entry = ChordClient(procs[0].address, timeout=3.0, transport=transport)
         states = await wait_for_ring(entry, RING_SIZE, 20)

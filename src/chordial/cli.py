@@ -113,6 +113,13 @@ def _error_line(message: str) -> None:
 
 NodeOpt = Annotated[str, typer.Option("--node", "-n", help="Address HOST:PORT of any node of the ring.")]
 TimeoutOpt = Annotated[float, typer.Option("--timeout", "-t", help="Deadline of each RPC, in seconds.")]
+ClientTransportOpt = Annotated[
+    str,
+    typer.Option(
+        "--transport",
+        help="Carrier to reach nodes with: auto (tcp, or gRPC for nodes that serve gRPC), tcp or grpc.",
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 ReadModeOpt = Annotated[
     str | None,
@@ -157,12 +164,21 @@ def _consistency(value: str | None) -> str:
     return value
 
 
-def _with_client(node: str, timeout: float, action: Callable[[ChordClient], Awaitable[T]]) -> T:
+def _client_transport(value: str) -> str:
+    from chordial.transport.carriers import CLIENT_CARRIERS
+
+    if value not in CLIENT_CARRIERS:
+        raise CliFailure(f"--transport must be {', '.join(CLIENT_CARRIERS)}, got {value!r}", EXIT_USAGE)
+    return value
+
+
+def _with_client(node: str, timeout: float, transport: str, action: Callable[[ChordClient], Awaitable[T]]) -> T:
     address = _address(node)
     seconds = _timeout(timeout)
+    carrier = _client_transport(transport)
 
     async def run() -> T:
-        async with ChordClient(address, timeout=seconds) as client:
+        async with ChordClient(address, timeout=seconds, transport=carrier) as client:
             return await action(client)
 
     return asyncio.run(run())
@@ -488,12 +504,13 @@ def put(
     value: Annotated[str, typer.Argument(help="The value (stored as UTF-8).")],
     node: NodeOpt = DEFAULT_NODE,
     timeout: TimeoutOpt = DEFAULT_TIMEOUT,
+    transport: ClientTransportOpt = "auto",
     as_json: JsonOpt = False,
     consistency: WriteModeOpt = None,
 ) -> None:
     """Store VALUE under KEY (replicated as the ring's mode says)."""
     mode = _consistency(consistency)
-    _with_client(node, timeout, lambda c: do_put(c, key, value, as_json, mode))
+    _with_client(node, timeout, transport, lambda c: do_put(c, key, value, as_json, mode))
 
 
 @app.command()
@@ -501,12 +518,13 @@ def get(
     key: Annotated[str, typer.Argument(help="The key.")],
     node: NodeOpt = DEFAULT_NODE,
     timeout: TimeoutOpt = DEFAULT_TIMEOUT,
+    transport: ClientTransportOpt = "auto",
     as_json: JsonOpt = False,
     consistency: ReadModeOpt = None,
 ) -> None:
     """Print the value of KEY (exit 1 when it is not there)."""
     mode = _consistency(consistency)
-    _with_client(node, timeout, lambda c: do_get(c, key, as_json, mode))
+    _with_client(node, timeout, transport, lambda c: do_get(c, key, as_json, mode))
 
 
 @app.command()
@@ -514,12 +532,13 @@ def delete(
     key: Annotated[str, typer.Argument(help="The key.")],
     node: NodeOpt = DEFAULT_NODE,
     timeout: TimeoutOpt = DEFAULT_TIMEOUT,
+    transport: ClientTransportOpt = "auto",
     as_json: JsonOpt = False,
     consistency: WriteModeOpt = None,
 ) -> None:
     """Delete KEY (exit 1 when it was not there)."""
     mode = _consistency(consistency)
-    _with_client(node, timeout, lambda c: do_delete(c, key, as_json, mode))
+    _with_client(node, timeout, transport, lambda c: do_delete(c, key, as_json, mode))
 
 
 @app.command()
@@ -527,10 +546,11 @@ def lookup(
     key: Annotated[str, typer.Argument(help="The key.")],
     node: NodeOpt = DEFAULT_NODE,
     timeout: TimeoutOpt = DEFAULT_TIMEOUT,
+    transport: ClientTransportOpt = "auto",
     as_json: JsonOpt = False,
 ) -> None:
     """Show which node owns KEY, the path the lookup took and its hops."""
-    _with_client(node, timeout, lambda c: do_lookup(c, key, as_json))
+    _with_client(node, timeout, transport, lambda c: do_lookup(c, key, as_json))
 
 
 @app.command()
@@ -538,6 +558,7 @@ def query(
     key: Annotated[str, typer.Argument(help="A key, or '*' for every pair in the ring.")],
     node: NodeOpt = DEFAULT_NODE,
     timeout: TimeoutOpt = DEFAULT_TIMEOUT,
+    transport: ClientTransportOpt = "auto",
     as_json: JsonOpt = False,
     replicas: Annotated[
         bool,
@@ -554,19 +575,29 @@ def query(
     """Show KEY's value, owner and version; '*' lists all pairs grouped by owner."""
     if k < 1:
         raise CliFailure(f"--k must be at least 1, got {k}", EXIT_USAGE)
-    _with_client(node, timeout, lambda c: do_query(c, key, as_json, replicas, k))
+    _with_client(node, timeout, transport, lambda c: do_query(c, key, as_json, replicas, k))
 
 
 @app.command()
-def overlay(node: NodeOpt = DEFAULT_NODE, timeout: TimeoutOpt = DEFAULT_TIMEOUT, as_json: JsonOpt = False) -> None:
+def overlay(
+    node: NodeOpt = DEFAULT_NODE,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
+    as_json: JsonOpt = False,
+    transport: ClientTransportOpt = "auto",
+) -> None:
     """Walk the ring from NODE and show every node's routing state in ring order."""
-    _with_client(node, timeout, lambda c: do_overlay(c, as_json))
+    _with_client(node, timeout, transport, lambda c: do_overlay(c, as_json))
 
 
 @app.command()
-def depart(node: NodeOpt = DEFAULT_NODE, timeout: TimeoutOpt = DEFAULT_TIMEOUT, as_json: JsonOpt = False) -> None:
+def depart(
+    node: NodeOpt = DEFAULT_NODE,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
+    as_json: JsonOpt = False,
+    transport: ClientTransportOpt = "auto",
+) -> None:
     """Make NODE leave the ring gracefully (its keys go to its successor)."""
-    _with_client(node, timeout, lambda c: do_depart(c, as_json))
+    _with_client(node, timeout, transport, lambda c: do_depart(c, as_json))
 
 
 # ------------------------------------------------------------------------------------------ node
@@ -602,15 +633,17 @@ def _event_line(event: Event, bits: int) -> str | None:
     return f"{stamp} {text}"
 
 
-async def _run_node(address: str, join: str | None, config: ChordConfig, node_id: int | None, seed: int | None) -> int:
+async def _run_node(
+    address: str, join: str | None, config: ChordConfig, node_id: int | None, seed: int | None, carrier: str = "tcp"
+) -> int:
     from chordial.runtime import NodeRuntime
-    from chordial.transport.grpc import GrpcTransport
+    from chordial.transport.carriers import make_transport
 
     loop = asyncio.get_running_loop()
     interrupted = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, interrupted.set)
-    transport = GrpcTransport()
+    transport = make_transport(carrier)
     runtime = NodeRuntime(transport, config, seed=seed)
     pending: list[str] = []
     ready = False
@@ -714,6 +747,14 @@ def node(
     ),
     node_id: Annotated[str | None, typer.Option(help="Ring id (decimal or 0x-hex); default: address hash.")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the node's random choices.")] = None,
+    transport: Annotated[
+        str,
+        typer.Option(
+            "--transport",
+            help="Carrier the node serves and calls other nodes with: tcp (fast) or grpc (for clients in other "
+            "languages). Every node of a ring uses the same one.",
+        ),
+    ] = "tcp",
 ) -> None:
     """Run one node in the foreground; Ctrl-C or SIGTERM leaves the ring gracefully."""
     if not 0 <= port <= 65535:
@@ -747,7 +788,12 @@ def node(
         if not 0 <= nid < (1 << id_bits):
             raise CliFailure(f"--node-id: {nid} does not fit in {id_bits} bits", EXIT_USAGE)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    code = asyncio.run(_run_node(address, bootstrap, config, nid, seed))
+    from chordial.runtime.process import run as run_loop
+    from chordial.transport.carriers import CARRIERS
+
+    if transport not in CARRIERS:
+        raise CliFailure(f"--transport must be {' or '.join(CARRIERS)}, got {transport!r}", EXIT_USAGE)
+    code = run_loop(_run_node(address, bootstrap, config, nid, seed, transport))
     if code:
         raise typer.Exit(code)
 
@@ -810,16 +856,19 @@ def _shell_command(client: ChordClient, line: str) -> Coroutine[Any, Any, None] 
 
 
 @app.command()
-def shell(node: NodeOpt = DEFAULT_NODE, timeout: TimeoutOpt = DEFAULT_TIMEOUT) -> None:
+def shell(
+    node: NodeOpt = DEFAULT_NODE, timeout: TimeoutOpt = DEFAULT_TIMEOUT, transport: ClientTransportOpt = "auto"
+) -> None:
     """Interactive prompt against NODE (also reads commands from a pipe until end of input)."""
     address = _address(node)
     seconds = _timeout(timeout)
+    carrier = _client_transport(transport)
     interactive = sys.stdin.isatty()
     prompt = f"chordial {address}> " if interactive else ""
     with asyncio.Runner() as runner:
 
         async def connect() -> ChordClient:
-            return ChordClient(address, timeout=seconds)
+            return ChordClient(address, timeout=seconds, transport=carrier)
 
         client = runner.run(connect())
         try:

@@ -20,13 +20,16 @@ replicates eventually). Writes always follow the ring's mode.
 from __future__ import annotations
 
 import asyncio
+import bisect
+import random
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol, TypeVar, cast
 
 from chordial.core.config import CONSISTENCY_MODES, Consistency
 from chordial.core.events import Event
-from chordial.core.ids import between_right_incl
+from chordial.core.ids import between_right_incl, key_id
 from chordial.core.messages import (
     Ack,
     ClientDelete,
@@ -46,6 +49,8 @@ from chordial.core.messages import (
     NodeState,
     Request,
     Response,
+    Store,
+    StoreReply,
 )
 from chordial.transport.address import check_address, parse_address
 from chordial.transport.base import Transport, TransportError
@@ -117,26 +122,119 @@ def _node_address(text: str) -> str:
     return address
 
 
-def _default_transport() -> Transport:
-    from chordial.transport.grpc import GrpcTransport
+def _transport_named(name: str) -> Transport:
+    from chordial.transport.carriers import make_transport
 
-    return GrpcTransport()
+    return make_transport(name)
+
+
+@dataclass
+class RouteStats:
+    """How the route cache fared: ``hits`` went straight to the owner in one call, ``misses``
+    had no cached owner and were routed by the ring, ``stale`` had one that turned out wrong
+    ("not mine", dead or refusing) and were routed again."""
+
+    hits: int = 0
+    misses: int = 0
+    stale: int = 0
+    learnt: int = 0
+    """Owners whose ranges the cache asked for (one ``GetState`` each)."""
+
+    @property
+    def hit_rate(self) -> float:
+        total = self.hits + self.misses + self.stale
+        return self.hits / total if total else 0.0
+
+
+class RouteCache:
+    """Which node owns which id range, as last heard: owner id → (predecessor id, owner).
+
+    Filled from node states (an owner's predecessor and successor list give the ranges of
+    r + 1 consecutive nodes); entries are hints, checked by the owner on every use (a node
+    answers "not mine" for keys outside its range), and dropped when wrong.
+    """
+
+    def __init__(self) -> None:
+        self.id_bits = 0
+        """The ring's id size, once known (0: nothing can be looked up yet)."""
+        self._ids: list[int] = []
+        self._ranges: dict[int, tuple[int, NodeRef]] = {}
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def owner(self, kid: int) -> NodeRef | None:
+        ids = self._ids
+        if not ids:
+            return None
+        index = bisect.bisect_left(ids, kid)
+        owner_id = ids[index if index < len(ids) else 0]
+        lo, ref = self._ranges[owner_id]
+        return ref if between_right_incl(lo, kid, owner_id) else None
+
+    def add(self, lo: int, ref: NodeRef) -> None:
+        if ref.id not in self._ranges:
+            bisect.insort(self._ids, ref.id)
+        self._ranges[ref.id] = (lo, ref)
+
+    def forget(self, node_id: int) -> None:
+        if self._ranges.pop(node_id, None) is not None:
+            self._ids.pop(bisect.bisect_left(self._ids, node_id))
+
+    def knows(self, node_id: int) -> bool:
+        return node_id in self._ranges
+
+    def learn(self, state: NodeState) -> None:
+        """The ranges ``state`` tells: its node's, then each successor's up the list."""
+        self.id_bits = state.id_bits
+        me = state.node
+        self.add(state.predecessor.id if state.predecessor is not None else me.id, me)
+        previous = me
+        for successor in state.successors:
+            if successor.id == previous.id or successor.id == me.id:
+                break
+            self.add(previous.id, successor)
+            previous = successor
 
 
 class ChordClient:
     """Asynchronous client bound to one node of a ring.
 
-    ``timeout`` is the deadline of every single RPC, in seconds. The client owns (and closes)
-    the transport it creates; a transport passed in is left open for its owner.
+    ``timeout`` is the deadline of every single RPC, in seconds. ``transport`` is a carrier
+    name (``"auto"``, the default: TCP to TCP nodes and gRPC to gRPC nodes; ``"tcp"``;
+    ``"grpc"``) or a transport object. The client owns (and closes) the transport it creates;
+    a transport passed in is left open for its owner.
+
+    With ``cache_routes`` (default), the client remembers which node owns which id range
+    (:class:`RouteCache`, learnt in the background from the owners its operations reached) and
+    sends later reads and writes of keys in a known range straight to the owner, one call
+    instead of a lookup of ½·log₂N + 1; a wrong or dead owner costs a fall back to the routed
+    operation. :attr:`route_stats` counts hits.
     """
 
-    def __init__(self, address: str, *, timeout: float = DEFAULT_TIMEOUT, transport: Transport | None = None) -> None:
+    def __init__(
+        self,
+        address: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        transport: Transport | str | None = None,
+        cache_routes: bool = True,
+    ) -> None:
         self.address = _node_address(address)
         if not timeout > 0:
             raise ValueError(f"timeout must be positive, got {timeout}")
         self.timeout = timeout
-        self._owns_transport = transport is None
-        self._transport = transport if transport is not None else _default_transport()
+        self._owns_transport = transport is None or isinstance(transport, str)
+        if transport is None or isinstance(transport, str):
+            self._transport = _transport_named(transport or "auto")
+        else:
+            self._transport = transport
+        self.cache_routes = cache_routes
+        self.routes = RouteCache()
+        self.route_stats = RouteStats()
+        self._learning: dict[int, asyncio.Task[None]] = {}
+        self._data_ops = 0
+        self._rng = random.Random()
 
     # ------------------------------------------------------------------------------ plumbing
 
@@ -149,6 +247,11 @@ class ChordClient:
         await self.close()
 
     async def close(self) -> None:
+        learning, self._learning = list(self._learning.values()), {}
+        for task in learning:
+            task.cancel()
+        if learning:
+            await asyncio.wait(learning)
         if self._owns_transport:
             await self._transport.close()
 
@@ -182,7 +285,10 @@ class ChordClient:
         data = value.encode("utf-8") if isinstance(value, str) else bytes(value)
         if consistency is not None:
             await self._require_write_mode(consistency)
-        return await self._call(ClientPut(key, data), DataReply)
+        cached = await self._write_at_owner(key, Store(key, data, request_id=self._request_id()))
+        if cached is not None:
+            return cached
+        return self._learn_from(await self._call(ClientPut(key, data), DataReply))
 
     async def get_entry(self, key: str, consistency: str = "") -> DataReply:
         """The answer for ``key``: ``found`` tells whether a live value is there.
@@ -190,7 +296,12 @@ class ChordClient:
         ``consistency``: ``""`` reads in the ring's mode, ``"eventual"`` lets any replica of the
         key answer (possibly with an older version), ``"linearizable"`` reads at the key's head
         (a ring that replicates eventually refuses it: :class:`InvalidRequest`)."""
-        return await self._call(ClientGet(key, _read_mode(consistency)), DataReply)
+        mode = _read_mode(consistency)
+        if mode != "linearizable":  # the owner's copy is right in either mode; only the node knows the ring's
+            cached = await self._read_at_owner(key)
+            if cached is not None:
+                return cached
+        return self._learn_from(await self._call(ClientGet(key, mode), DataReply))
 
     async def get(self, key: str, consistency: str = "") -> bytes:
         """The value of ``key``; raises :class:`KeyNotFound` when it has none (see
@@ -204,12 +315,146 @@ class ChordClient:
         """Delete ``key``; returns whether it had a live value. ``consistency`` as for :meth:`put`."""
         if consistency is not None:
             await self._require_write_mode(consistency)
-        reply = await self._call(ClientDelete(key), DataReply)
+        cached = await self._write_at_owner(key, Store(key, delete=True, request_id=self._request_id()))
+        if cached is not None:
+            return cached.found
+        reply = self._learn_from(await self._call(ClientDelete(key), DataReply))
         return reply.found
 
     async def lookup(self, key: str) -> DataReply:
         """Find the owner of ``key`` without touching data: ``owner``, ``path``, ``hops``."""
         return await self._call(ClientLookup(key), DataReply)
+
+    # ------------------------------------------------------------------------------ route cache
+
+    def _request_id(self) -> int:
+        """A fresh id for one write, kept across its retries (the head applies each id once)."""
+        return self._rng.getrandbits(63) | 1
+
+    def _cached_owner(self, key: str) -> tuple[int, NodeRef] | None:
+        """The key's id and cached owner; counts a miss when there is none."""
+        if not self.cache_routes:
+            return None
+        self._data_ops += 1
+        routes = self.routes
+        if routes.id_bits == 0 or not key:
+            self.route_stats.misses += 1
+            return None
+        kid = key_id(key, routes.id_bits)
+        owner = routes.owner(kid)
+        if owner is None:
+            self.route_stats.misses += 1
+            return None
+        return kid, owner
+
+    def _learn_from(self, reply: DataReply) -> DataReply:
+        """Ask the owner a routed operation reached for its ranges, in the background (a client
+        used for one operation, as the CLI's, never asks)."""
+        owner = reply.owner
+        if (
+            self.cache_routes
+            and self._data_ops >= 2
+            and not self.routes.knows(owner.id)
+            and owner.id not in self._learning
+            and len(self._learning) < 8
+        ):
+            task = asyncio.get_running_loop().create_task(self._learn(owner))
+            self._learning[owner.id] = task
+            task.add_done_callback(lambda _: self._learning.pop(owner.id, None))
+        return reply
+
+    async def _learn(self, owner: NodeRef) -> None:
+        try:
+            state = await self._call(GetState(), NodeState, owner.address)
+        except ChordialError:
+            return
+        if state.status == "active":
+            self.routes.learn(state)
+            self.route_stats.learnt += 1
+
+    def _stale(self, owner: NodeRef) -> None:
+        self.route_stats.stale += 1
+        self.routes.forget(owner.id)
+
+    async def _read_at_owner(self, key: str) -> DataReply | None:
+        """A read sent straight to the key's cached owner, or ``None``: then route it."""
+        found = self._cached_owner(key)
+        if found is None:
+            return None
+        kid, owner = found
+        try:
+            reply = await self._transport.call(owner.address, Fetch(key), self.timeout)
+        except TransportError:
+            self._stale(owner)
+            return None
+        if isinstance(reply, ErrorReply):
+            if reply.code == "unavailable":
+                self._stale(owner)
+                return None
+            raise _error_for(reply, owner.address)
+        if not isinstance(reply, FetchReply) or reply.redirect is not None:
+            self._stale(owner)
+            return None
+        self.route_stats.hits += 1
+        entry = reply.entry
+        return DataReply(kid, owner, (owner,), entry is not None and not entry.deleted, entry)
+
+    async def _write_at_owner(self, key: str, store: Store) -> DataReply | None:
+        """A write sent straight to the key's cached owner, or ``None`` when there is none.
+
+        Once sent, the write may have been applied even if no reply came back, so it is not
+        handed to the ring as a new operation: it is retried, with the same request id (the
+        head applies each id once), at the owner a fresh lookup names.
+        """
+        found = self._cached_owner(key)
+        if found is None:
+            return None
+        kid, owner = found
+        target = owner
+        straight = True  # one call to the cached owner did it
+        last = "no attempt"
+        for attempt in range(6):
+            if attempt:
+                self.routes.forget(target.id)
+                if attempt > 1:
+                    await asyncio.sleep(0.05 * 2 ** (attempt - 2))
+                try:
+                    target = (await self.lookup(key)).owner
+                except Unavailable as exc:
+                    last = str(exc)
+                    continue
+            for _ in range(4):
+                try:
+                    reply = await self._transport.call(target.address, store, self.timeout)
+                except TransportError as exc:
+                    last = f"node {target.address} unavailable: {_reason(exc, target.address)}"
+                    break
+                except ValueError as exc:
+                    raise InvalidRequest(
+                        f"node {target.address}: Store not sent: {_one_line(str(exc))}", address=target.address
+                    ) from exc
+                if isinstance(reply, ErrorReply):
+                    if reply.code != "unavailable":
+                        raise _error_for(reply, target.address)
+                    last = f"node {target.address}: {_one_line(reply.message)}"
+                    break
+                if not isinstance(reply, StoreReply):
+                    raise ClientError(
+                        f"node {target.address} answered Store with {type(reply).__name__}", address=target.address
+                    )
+                if reply.redirect is None:
+                    if straight:
+                        self.route_stats.hits += 1
+                    else:
+                        self.route_stats.stale += 1
+                        self._learn_from(DataReply(kid, target, (target,)))
+                    return DataReply(kid, target, (target,), reply.ok, reply.entry)
+                straight = False
+                self.routes.forget(target.id)
+                target = reply.redirect
+            straight = False
+        self.route_stats.stale += 1
+        raise Unavailable(f"could not reach the owner of {key!r}: {last}", address=self.address)
 
     # ------------------------------------------------------------------------------ replication
 
@@ -437,6 +682,8 @@ __all__ = [
     "ClientError",
     "InvalidRequest",
     "KeyNotFound",
+    "RouteCache",
+    "RouteStats",
     "Unavailable",
     "owns",
     "ring_problems",

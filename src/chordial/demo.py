@@ -237,13 +237,13 @@ def _pid_alive(pid: int) -> bool:
 
 async def demo(count: int, operations: int, console: Console) -> int:
     from chordial.cli import overlay_table
-    from chordial.transport.grpc import GrpcTransport
+    from chordial.transport.carriers import AutoTransport
 
     if count < 1 or operations < 1:
         raise DemoFailure("need at least one node and one operation")
     base = free_port_base(count)
     nodes: list[NodeProcess] = []
-    transport = GrpcTransport()
+    transport = AutoTransport()  # the nodes serve their default carrier (tcp)
     seed = random.randrange(1 << 30)
     try:
         started = time.monotonic()

@@ -285,3 +285,22 @@ async def test_auto_transport_speaks_each_nodes_carrier() -> None:
 def test_unknown_carriers_are_refused() -> None:
     with pytest.raises(ValueError, match="transport must be one of"):
         make_transport("carrier-pigeon")
+
+
+def test_the_carrier_runs_on_uvloop() -> None:
+    """Nodes started by the CLI and the benchmarks run on uvloop, whose transports differ."""
+    uvloop = pytest.importorskip("uvloop")
+
+    async def exchange() -> list[object]:
+        transport = TcpTransport()
+        toy = Toy()
+        endpoint = await transport.serve("127.0.0.1:0", toy.handle, toy.events)
+        try:
+            replies: list[object] = [await transport.call(endpoint.address, request, 2) for request, _ in EXCHANGES]
+            return replies
+        finally:
+            await endpoint.stop()
+            await transport.close()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        assert runner.run(exchange()) == [reply for _, reply in EXCHANGES]

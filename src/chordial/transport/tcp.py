@@ -40,8 +40,9 @@ import contextlib
 import logging
 import socket
 import struct
-from collections.abc import AsyncIterator
-from typing import Any, Final
+import types
+from collections.abc import AsyncIterator, Coroutine, Generator
+from typing import Any, Final, cast
 
 from chordial.core.events import Event
 from chordial.core.messages import ErrorCode, ErrorReply, Request, Response
@@ -119,8 +120,8 @@ class _Framed(asyncio.Protocol):
     # ---- asyncio callbacks
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports are not subclasses of asyncio.Transport, but have its methods.
+        self.transport = cast(asyncio.Transport, transport)
         sock = transport.get_extra_info("socket")
         if sock is not None:
             with contextlib.suppress(OSError, AttributeError):
@@ -264,8 +265,18 @@ class _ServerConnection(_Framed):
             if self.in_flight >= SERVER_IN_FLIGHT and not self._reading_paused and self.transport is not None:
                 self._reading_paused = True
                 self.transport.pause_reading()
-            task = asyncio.get_running_loop().create_task(self._serve(rid, request))
-            self.tasks[rid] = task
+            # Run the handler at once; only one that has to wait (a remote call, a sleep) gets a
+            # task. Most requests (FindStep, GetNeighbours, Ping, Fetch) are answered from memory,
+            # and a task per request would cost more than serving it.
+            serving = self._serve(rid, request)
+            try:
+                waiting_on = serving.send(None)
+            except StopIteration:
+                return
+            except BaseException:
+                log.exception("serving %s failed", type(request).__name__)
+                return
+            self.tasks[rid] = asyncio.get_running_loop().create_task(_carry_on(serving, waiting_on))
         elif kind == K_WATCH:
             if rid in self.streams:
                 self.send(K_ERROR, rid, 0, wire.pack(["invalid", f"stream {rid} is already open"]))
@@ -360,6 +371,29 @@ class _ServerConnection(_Framed):
                     await aclose()
 
 
+@types.coroutine
+def _resume(coro: Coroutine[Any, Any, None], waiting_on: Any) -> Generator[Any, Any, None]:
+    """Carry on, inside a task, a coroutine that was started outside one and is now waiting on
+    ``waiting_on`` (a future): hand the future to the task, pass its wake-ups back in."""
+    while True:
+        try:
+            sent = yield waiting_on
+        except BaseException as exc:  # cancellation, or the task throwing in
+            try:
+                waiting_on = coro.throw(exc)
+            except StopIteration:
+                return
+            continue
+        try:
+            waiting_on = coro.send(sent)
+        except StopIteration:
+            return
+
+
+async def _carry_on(coro: Coroutine[Any, Any, None], waiting_on: Any) -> None:
+    await _resume(coro, waiting_on)
+
+
 class TcpServer:
     """A listening endpoint of one node (the ``Server`` of ``transport.base``)."""
 
@@ -372,6 +406,7 @@ class TcpServer:
         self.connections: set[_ServerConnection] = set()
         self.stopping = False
         self._server: asyncio.Server | None = None
+        self._stopped: asyncio.Future[None] | None = None
 
     @property
     def port(self) -> int:
@@ -388,27 +423,35 @@ class TcpServer:
     async def stop(self, grace: float | None = 1.0) -> None:
         """Stop serving: no new connections or requests; calls already running get ``grace``
         seconds to answer (like the gRPC carrier), then the connections close. Watch streams
-        get their end first. Replies already written still reach their callers."""
-        if self.stopping:
-            return
+        get their end first. Replies already written still reach their callers.
+
+        The stop runs to its end even if the caller is cancelled meanwhile (a node that
+        crashes while leaving), and a second call waits for the first."""
+        if self._stopped is None:
+            self._stopped = asyncio.ensure_future(self._stop(grace))
+        await asyncio.shield(self._stopped)
+
+    async def _stop(self, grace: float | None) -> None:
         self.stopping = True
         if self._server is not None:
             self._server.close()
         connections = list(self.connections)
-        for connection in connections:
-            connection.stop_reading()
-            for rid in list(connection.streams):
-                connection.send(K_END, rid, 0)
-            for stream in connection.streams.values():
-                stream.cancel()
-        running = [task for connection in connections for task in connection.tasks.values()]
-        if running and grace:
-            await asyncio.wait(running, timeout=grace)
-        for connection in connections:
-            for task in connection.tasks.values():
-                task.cancel()
-            connection.close()
-        self.connections.clear()
+        try:
+            for connection in connections:
+                connection.stop_reading()
+                for rid in list(connection.streams):
+                    connection.send(K_END, rid, 0)
+                for stream in connection.streams.values():
+                    stream.cancel()
+            running = [task for connection in connections for task in connection.tasks.values()]
+            if running and grace:
+                await asyncio.wait(running, timeout=grace)
+        finally:
+            for connection in [*connections, *self.connections]:
+                for task in connection.tasks.values():
+                    task.cancel()
+                connection.close()
+            self.connections.clear()
         await asyncio.sleep(0)
 
 
@@ -578,7 +621,7 @@ class TcpTransport:
         if opening is None:
             opening = asyncio.ensure_future(self._open(address))
             self._connecting[address] = opening
-            opening.add_done_callback(lambda _: self._connecting.pop(address, None))
+            opening.add_done_callback(lambda done: self._opened(address, done))
         remaining = deadline - asyncio.get_running_loop().time()
         try:
             return await asyncio.wait_for(asyncio.shield(opening), max(remaining, 0.0))
@@ -589,6 +632,12 @@ class TcpTransport:
             if opening.cancelled() and (task is None or not task.cancelling()):
                 raise Unreachable(f"{address}: transport closed while connecting") from None
             raise
+
+    def _opened(self, address: str, done: asyncio.Future[_ClientConnection]) -> None:
+        if self._connecting.get(address) is done:
+            del self._connecting[address]
+        if not done.cancelled():
+            done.exception()  # retrieved here: every caller may have given up waiting already
 
     async def _open(self, address: str) -> _ClientConnection:
         try:
@@ -646,6 +695,8 @@ class TcpTransport:
         deadline = loop.time() + timeout_first
         try:
             connection = await self._connection(address, timeout_first, deadline)
+        except Unreachable:
+            raise
         except TransportError as exc:
             raise Unreachable(str(exc)) from None
         rid, queue = connection.open_stream()
