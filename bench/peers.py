@@ -7,8 +7,9 @@ that succeeded (a get succeeds when it returns the value set) and CPU per operat
 process: load generator and every node).
 
 * kademlia (2.2.3, ksize 20, alpha 3): each operation starts at a random node. Its best chance:
-  UDP receive buffers of 8 MB (``SO_RCVBUFFORCE``; the kernel caps ``SO_RCVBUF`` at
-  ``net.core.rmem_max``); its figures with the default buffers are printed too.
+  UDP receive buffers of 8 MB (``SO_RCVBUFFORCE`` where allowed, else ``SO_RCVBUF``, which the
+  kernel caps at ``net.core.rmem_max``: the size granted is printed); its figures with the
+  default buffers are printed too.
 * Chordial: k = 3 linearizable replication (the default), TCP carrier, every node of the
   ring sharing one transport. Two clients: the library's :class:`ChordClient` with its route
   cache (one call to the owner once it knows the ring), and requests routed by the ring
@@ -17,7 +18,7 @@ process: load generator and every node).
 Targets (issue 6): Chordial get ≥ 8× kademlia get, Chordial put (k = 3 linearizable) ≥ 25×
 kademlia set, no failed Chordial operation.
 
-    uv run python bench/peers.py [--quick] [--sizes 16 64] [--ops 2000]
+    uv run python bench/peers.py [--quick] [--sizes 16 64] [--ops 2000] [--no-uvloop]
 """
 
 from __future__ import annotations
@@ -140,9 +141,9 @@ async def chordial_run(size: int, ops: int) -> list[Figures]:
     return figures
 
 
-async def main(sizes: list[int], ops: int) -> None:
+async def main(sizes: list[int], ops: int, use_uvloop: bool) -> None:
     logging.getLogger("kademlia").setLevel(logging.CRITICAL)
-    loop = "uvloop" if uvloop_available() else "asyncio"
+    loop = "uvloop" if use_uvloop and uvloop_available() else "asyncio"
     print(f"Chordial (tcp, k = 3 linearizable) vs kademlia 2.2.3, one process, 127.0.0.1, {loop}, {ops} ops per row")
     width = 40
     failed = False
@@ -184,7 +185,8 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true", help="a smoke test: N = 8, 60 operations per row")
     parser.add_argument("--sizes", type=int, nargs="+", default=[16, 64])
     parser.add_argument("--ops", type=int, default=2000)
+    parser.add_argument("--no-uvloop", action="store_true", help="run both on the standard asyncio loop")
     args = parser.parse_args()
     if args.quick:
         args.sizes, args.ops = [8], 60
-    run(main(args.sizes, args.ops))
+    run(main(args.sizes, args.ops, not args.no_uvloop), use_uvloop=not args.no_uvloop)

@@ -348,13 +348,15 @@ class ChordClient:
         return kid, owner
 
     def _learn_from(self, reply: DataReply) -> DataReply:
-        """Ask the owner a routed operation reached for its ranges, in the background (a client
-        used for one operation, as the CLI's, never asks)."""
+        """Ask the owner a routed operation reached for its ranges, in the background, unless the
+        cache already sends that key there (a client used for one operation, as the CLI's, never
+        asks)."""
         owner = reply.owner
+        cached = self.routes.owner(reply.key_id) if self.routes.id_bits else None
         if (
             self.cache_routes
             and self._data_ops >= 2
-            and not self.routes.knows(owner.id)
+            and (cached is None or cached.id != owner.id)  # unknown, or known with a range now too narrow
             and owner.id not in self._learning
             and len(self._learning) < 8
         ):

@@ -110,7 +110,7 @@ def _many(enc: Encoder, dec: Decoder) -> Converter:
     def decode_many(value: Any) -> tuple[Any, ...]:
         if type(value) is not list:
             raise CodecError(f"expected an array, got {_what(value)}")
-        return tuple(dec(item) for item in value)
+        return tuple([dec(item) for item in value])
 
     return (lambda v: [enc(item) for item in v]), decode_many
 
@@ -144,14 +144,45 @@ class _Shape:
     decoders: tuple[Decoder, ...]
     required: int
     """Fields without a default: a peer may leave out the trailing ones that have one."""
+    fast_encode: Callable[[Any], list[Any]]
+    fast_decode: Callable[[list[Any]], Any]
+    """The same, compiled for this shape (every field in one expression): about half the cost of
+    a loop over the converters, and these run once or twice per message."""
 
     def encode(self, value: Any) -> list[Any]:
-        return [enc(getattr(value, name)) for name, enc in zip(self.names, self.encoders, strict=True)]
+        return self.fast_encode(value)
 
     def decode(self, fields: Any) -> Any:
+        if type(fields) is list and len(fields) == len(self.decoders):
+            return self.fast_decode(fields)
         if type(fields) is not list or not self.required <= len(fields) <= len(self.decoders):
             raise CodecError(f"{self.kind.__name__} must have {len(self.decoders)} fields, got {_what(fields)}")
         return self.kind(*[dec(value) for dec, value in zip(self.decoders, fields, strict=False)])
+
+
+def _compile(
+    kind: type[Any], names: tuple[str, ...], encoders: tuple[Encoder, ...], decoders: tuple[Decoder, ...]
+) -> tuple[Callable[[Any], list[Any]], Callable[[list[Any]], Any]]:
+    """Straight-line encode and decode functions for one dataclass (the field names come from
+    the dataclass definition, never from the wire)."""
+    env: dict[str, Any] = {"kind": kind}
+    parts = []
+    for i, (name, enc) in enumerate(zip(names, encoders, strict=True)):
+        if not name.isidentifier():
+            raise TypeError(f"field {name!r} of {kind.__name__} is not an identifier")
+        if enc is _same:
+            parts.append(f"m.{name}")
+        else:
+            env[f"e{i}"] = enc
+            parts.append(f"e{i}(m.{name})")
+    for i, dec in enumerate(decoders):
+        env[f"d{i}"] = dec
+    source = (
+        f"def encode(m):\n    return [{', '.join(parts)}]\n"
+        f"def decode(f):\n    return kind({', '.join(f'd{i}(f[{i}])' for i in range(len(decoders)))})\n"
+    )
+    exec(source, env)  # built from our own dataclass fields only
+    return env["encode"], env["decode"]
 
 
 def _converter(hint: Any, name: str) -> Converter:
@@ -188,13 +219,10 @@ def _shape(kind: type[Any]) -> _Shape:
     fields = dataclasses.fields(kind)
     converters = [_converter(hints[f.name], f.name) for f in fields]
     required = sum(1 for f in fields if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
-    return _Shape(
-        kind,
-        tuple(f.name for f in fields),
-        tuple(enc for enc, _ in converters),
-        tuple(dec for _, dec in converters),
-        required,
-    )
+    names = tuple(f.name for f in fields)
+    encoders = tuple(enc for enc, _ in converters)
+    decoders = tuple(dec for _, dec in converters)
+    return _Shape(kind, names, encoders, decoders, required, *_compile(kind, names, encoders, decoders))
 
 
 def _enc_entry(entry: Entry) -> list[Any]:
