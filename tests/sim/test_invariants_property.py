@@ -155,3 +155,14 @@ def test_poisson_churn_keeps_the_invariants_and_converges(
     assert not sim.violations, f"{len(sim.violations)} checks failed, first {_first_violation(sim)}; {replay}"
     assert is_ideal(sim.live(), R), f"not Ideal {QUIET:g} s after the churn; {replay}"
     assert sim.lookups.wrong_owner == 0 or sim.lookups.ok > 0, replay
+
+
+def test_no_failure_lands_inside_a_join() -> None:
+    """Found by Hypothesis: three consecutive nodes crashed between a joiner's check of its new
+    successor list and its adoption, leaving it (a member from then on) with no live successor.
+    Zave's join is atomic, so the failure model waits for joins in flight."""
+    schedule: list[Step] = [
+        (0, "join", 1), (1, "join", 3), (0, "join", 0), (0, "join", 0), (12, "crash", 0),
+        (1, "join", 0), (9, "crash", 1), (0, "crash", 1), (0, "crash", 1),
+    ]  # fmt: skip
+    check_schedule(1, 8, schedule)

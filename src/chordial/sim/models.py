@@ -93,6 +93,10 @@ def may_fail(sim: Simulation, victim: ChordNode) -> bool:
     as one): (a) :func:`keeps_live_successors`; (b) no principal fails while there are at most
     r + 1 principals (members no successor list skips; see
     :func:`chordial.core.invariants.principals`)."""
+    if any(node.status == "joining" for node in sim.nodes.values()):
+        # Zave's join is atomic: a joiner adopts a successor list it checked was live a moment
+        # ago, and failures in between could leave it, once a member, with none alive.
+        return False
     if not keeps_live_successors(sim, victim):
         return False
     found = principals({nid: MemberView.of(_member(sim, nid)) for nid in sim.members})
