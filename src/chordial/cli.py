@@ -942,6 +942,7 @@ def gateway(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="HTTP port.")] = 8080,
     timeout: TimeoutOpt = DEFAULT_TIMEOUT,
+    transport: ClientTransportOpt = "auto",
 ) -> None:
     """Serve GET/PUT/DELETE /api/kv/{key} (JSON) in front of the ring reached through --node."""
     import uvicorn
@@ -949,8 +950,9 @@ def gateway(
     from chordial.conductor.gateway import create_gateway
 
     address = check_address(node)
+    carrier = _client_transport(transport)
     print(f"Chordial gateway on http://{format_address(host, port)}/api/kv/{{key}} -> {address}", flush=True)
-    uvicorn.run(create_gateway(address, timeout), host=host, port=port, log_level="warning")
+    uvicorn.run(create_gateway(address, timeout, carrier), host=host, port=port, log_level="warning")
 
 
 # ------------------------------------------------------------------------------------------ demo

@@ -18,7 +18,9 @@ import pytest
 
 from chordial.conductor.gateway import create_gateway
 from chordial.conductor.live import LiveWorld
+from chordial.transport.tcp import TcpTransport
 from tests.conductor.conftest import Browser, Conductor, Message
+from tests.runtime.ring import Ring
 
 FAST = {
     "world": "live",
@@ -204,3 +206,21 @@ async def test_live_churn_joins_leaves_and_crashes(conductor: Conductor, browser
     stats = await browser.until(lambda m: m["type"] == "stats", 10)
     assert stats["node_count"] >= 5  # churn never takes the ring below r + 1 (r = 4)
     await browser.ok("stop", timeout=30)
+
+
+async def test_gateway_in_front_of_a_ring_on_the_default_tcp_carrier() -> None:
+    ring = Ring(TcpTransport)
+    try:
+        first = await ring.add()
+        await ring.add(join=first)
+        await ring.converged()
+        gateway = create_gateway(first.address, timeout=5.0)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway), base_url="http://gw") as http:
+            put = await http.put("/api/kv/apple", json={"colour": "red"})
+            got = await http.get("/api/kv/apple")
+            missing = await http.get("/api/kv/pear")
+    finally:
+        await ring.stop()
+    assert put.status_code == 200, put.text
+    assert got.status_code == 200 and got.json()["value"] == {"colour": "red"}, got.text
+    assert missing.status_code == 404

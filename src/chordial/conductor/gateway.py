@@ -23,10 +23,12 @@ from chordial.transport.base import TransportError
 __all__ = ["create_gateway"]
 
 
-def create_gateway(node: str, timeout: float = 5.0) -> FastAPI:
-    from chordial.transport.grpc import GrpcTransport
+def create_gateway(node: str, timeout: float = 5.0, carrier: str = "auto") -> FastAPI:
+    """The KV API in front of the ring reached through ``node``; ``carrier`` is ``auto`` (each
+    node's own: tcp by default, gRPC for nodes started with ``--transport grpc``), tcp or grpc."""
+    from chordial.transport.carriers import make_transport
 
-    transport = GrpcTransport()
+    transport = make_transport(carrier)
     bits: list[int] = []
 
     async def id_bits() -> int:
