@@ -127,3 +127,25 @@ def test_data_operations_go_past_a_dead_owner_before_stabilize_notices() -> None
         sim.request(nodes[0], ClientPut(k, b"w"), lambda reply, _: replies.append(reply))
     sim.run_for(60)  # well within one stabilize period (300 s)
     assert len(replies) == len(keys) and all(isinstance(r, DataReply) and r.found for r in replies), replies
+
+
+def test_a_burst_of_joins_converges_in_a_few_stabilize_rounds() -> None:
+    """200 nodes join a 20-node ring within two seconds. Joiners placed far round a ring in flux
+    walk back several closer successors per stabilize round (one per round took ~39 rounds)."""
+    config = ChordConfig(
+        id_bits=32, stabilize_period=1.0, fix_fingers_period=1.0, check_predecessor_period=1.0, rpc_timeout=0.5,
+        replicas=1,
+    )  # fmt: skip
+    sim = Simulation(config, seed=5, latency=LatencyModel("uniform", low=0.001, high=0.005), record_events=False)
+    nodes = sim.build_ideal(20)
+
+    def join() -> None:
+        sim.join(via=nodes[0])
+
+    for i in range(200):
+        sim.scheduler.at(0.01 * i, join)
+    sim.run(2.0)
+    while sim.now < 15.0 and not (len(sim.members) == 220 and sim.correctness()["successors"] == 1.0):
+        sim.run_for(0.5)
+    assert len(sim.members) == 220
+    assert sim.correctness()["successors"] == 1.0, f"still {sim.correctness()} at t={sim.now:.1f}"

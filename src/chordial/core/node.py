@@ -93,6 +93,9 @@ FIX_FINGERS = "fix_fingers"
 CHECK_PREDECESSOR = "check_predecessor"
 REPAIR = "repair"
 
+STABILIZE_WALK = 8
+"""Closer successors one stabilize round may adopt in a row (Zave's stabilize adopts one)."""
+
 NOTIFY_TIMEOUTS = 4
 """A notify's deadline in RPC timeouts: the reply waits for rectify's pings and any takeover."""
 
@@ -448,9 +451,17 @@ class ChordNode:
                     self._rejoin_rounds = 0
                 continue
             self._set_successors([head, *reply.successors])
+            # Adopt a closer successor, and keep walking back while the new one names a closer
+            # predecessor still: a node that joined a ring in flux may start far round the ring,
+            # and one hop per round would take it as many rounds as nodes it skipped.
             candidate = reply.predecessor
-            if candidate is not None and between(self.id, candidate.id, head.id):
-                yield from self._try_adopt_head(candidate)
+            for _ in range(STABILIZE_WALK):
+                if candidate is None or not between(self.id, candidate.id, self.successor.id):
+                    break
+                adopted = yield from self._try_adopt_head(candidate)
+                if adopted is None:
+                    break
+                candidate = adopted.predecessor
             break
         else:
             if self._rejoin_via:
@@ -529,13 +540,15 @@ class ChordNode:
                 continue
         return None
 
-    def _try_adopt_head(self, candidate: NodeRef) -> Procedure[None]:
+    def _try_adopt_head(self, candidate: NodeRef) -> Procedure[Neighbours | None]:
+        """Zave's step 2: adopt ``candidate``'s list only if it answers; returns its answer."""
         try:
             reply = expect((yield Call(candidate, GetNeighbours(), self.config.rpc_timeout)), Neighbours)
         except PeerFailed:
             self.peer_failed(candidate, STABILIZE)
-            return
+            return None
         self._set_successors([candidate, *reply.successors])
+        return reply
 
     def _set_successors(self, nodes: Iterable[NodeRef]) -> None:
         """Replace the successor list: ring order from this node, cut where the list comes back
