@@ -2,11 +2,11 @@
 
 Starts N real nodes (TCP carrier, one transport shared by every node of the process, so
 outgoing connections are shared per peer; ports below 32768; the file limit raised; uvloop
-when installed) with stabilize every 1 s. Nodes join in waves, each wave half the ring so far
-(``--growth``), all of a wave at once through random members, and the next wave starts when the
-ring is right again: a join finds its successor by a lookup, which is only exact in a right ring
-(Zave), and a joiner given a successor far round the ring gets back to the right one a node per
-stabilize round. Then it measures:
+when installed) with stabilize every 1 s. Nodes join in waves, each wave up to four times the
+ring so far (``--growth``), all of a wave at once through random members, and the next wave
+starts when the ring is right again: a join finds its successor by a lookup, which is only exact
+in a right ring (Zave), and a joiner given a successor far round the ring walks back to the right
+one (up to 8 closer successors per stabilize round). Then it measures:
 
 * the time from the last join until every node's successor and predecessor are right, and
   until every successor list is right (r = 4);
@@ -155,7 +155,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a smoke test: 30 nodes")
     parser.add_argument("--nodes", type=int, default=1000)
-    parser.add_argument("--growth", type=float, default=0.5, help="size of a wave of joins, against the ring")
+    parser.add_argument("--growth", type=float, default=4.0, help="size of a wave of joins, against the ring")
     parser.add_argument("--limit", type=float, default=180.0, help="give up after this many seconds")
     args = parser.parse_args()
     run(main(30 if args.quick else args.nodes, args.limit, args.growth))
