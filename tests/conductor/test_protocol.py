@@ -43,7 +43,7 @@ def test_check_mode_fails_when_stale(tmp_path: Path) -> None:
         ({"nodes": 0}, "nodes"),
         ({"nodes": 100, "id_bits": 6}, "do not fit"),
         ({"replicas": 6, "successors": 4}, "replicas"),
-        ({"world": "live", "nodes": 1000}, "live world"),
+        ({"world": "live", "nodes": 1001}, "live world"),
         ({"workload_rate": 1, "mix_get": 0, "mix_put": 0}, "mix"),
         ({"speed": "fast"}, "speed"),
         ({"loss": 0.9}, "loss"),

@@ -5,7 +5,7 @@
 export const PROTOCOL_VERSION = 1;
 /** Above this many nodes, node views carry no fingers and only the first successor. */
 export const DETAIL_LIMIT = 2000;
-export const LIVE_NODE_LIMIT = 400;
+export const LIVE_NODE_LIMIT = 1000;
 export const ACTIONS = ["start", "stop", "pause", "resume", "heal", "step", "speed", "add_node", "leave", "crash", "inspect", "put", "get", "delete", "partition", "set_workload", "set_churn"] as const;
 export type Action = (typeof ACTIONS)[number];
 

@@ -1,4 +1,4 @@
-"""The live world: real Chord nodes over gRPC on 127.0.0.1, in worker processes the conductor
+"""The live world: real Chord nodes over the TCP carrier on 127.0.0.1, in worker processes the conductor
 starts (``python -m chordial.conductor.worker``), each hosting many nodes.
 
 Nodes push their events to the conductor through the ``Watch`` stream, one per node, and the
@@ -64,7 +64,7 @@ from chordial.transport.base import Transport, TransportError
 
 __all__ = ["LiveWorld", "client_kv", "kill_all_workers"]
 
-NODES_PER_WORKER = 50
+NODES_PER_WORKER = 125
 START_TIMEOUT_PER_NODE = 0.5
 """Seconds of start-up allowed per node (plus START_TIMEOUT_BASE) before the start fails."""
 START_TIMEOUT_BASE = 30.0
@@ -287,10 +287,10 @@ class LiveWorld(WorldBase):
         the ring grows in waves no larger than itself (1, 2, 4, … nodes), each joining through
         random members, and the next wave waits until the successors are right again (or a few
         stabilize periods have passed). 200 nodes take about eight waves."""
-        from chordial.transport.grpc import GrpcTransport
+        from chordial.transport.tcp import TcpTransport
 
         params = self.params
-        self.transport = GrpcTransport()
+        self.transport = TcpTransport()  # the workers' nodes speak the TCP carrier
         self._setup_workload(params)
         workers = max(1, math.ceil(params.nodes / NODES_PER_WORKER))
         self.base_port = self._pick_base(workers + 2)

@@ -29,7 +29,7 @@ Speed = Annotated[float, Field(ge=0.1, le=1000.0)] | Literal["max"]
 
 DETAIL_LIMIT = 2000
 """Above this many nodes snapshots and deltas carry no fingers and only the first successor."""
-LIVE_NODE_LIMIT = 400
+LIVE_NODE_LIMIT = 1000
 """Most nodes the live world starts on one machine (each is a gRPC server)."""
 
 
