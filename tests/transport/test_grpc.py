@@ -39,6 +39,7 @@ from chordial.proto import chordial_pb2 as pb
 from chordial.transport.base import Server, Transport, TransportError, Unreachable
 from chordial.transport.codec import METHODS, WATCH_PATH, event_to_dict
 from chordial.transport.grpc import ERROR_METADATA_KEY, STATUS_FOR_ERROR, GrpcServer, GrpcTransport
+from tests.transport.toy import EventFeed
 
 ME = NodeRef(2**160 - 3, "127.0.0.1:7000")
 PEER = NodeRef(42, "127.0.0.1:7001")
@@ -46,12 +47,12 @@ ENTRY = Entry("k", 2**159 + 1, b"v", 2)
 TOMBSTONE = Entry("gone", 5, b"", 3, deleted=True)
 
 
-class Toy:
+class Toy(EventFeed):
     """A handler with canned answers, and an event feed."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.seen: list[Request] = []
-        self.subscribers: list[asyncio.Queue[Event]] = []
 
     async def handle(self, request: Request) -> Response:
         self.seen.append(request)
@@ -79,19 +80,6 @@ class Toy:
             case Notify():
                 return Neighbours(ME, PEER, (PEER,))
         return ErrorReply("invalid", f"unexpected {type(request).__name__}")
-
-    async def events(self) -> AsyncIterator[Event]:
-        queue: asyncio.Queue[Event] = asyncio.Queue()
-        self.subscribers.append(queue)
-        try:
-            while True:
-                yield await queue.get()
-        finally:
-            self.subscribers.remove(queue)
-
-    def publish(self, event: Event) -> None:
-        for queue in self.subscribers:
-            queue.put_nowait(event)
 
 
 @pytest.fixture

@@ -87,13 +87,33 @@ EXCHANGES: list[tuple[Request, Response]] = [
 _ANSWERS: dict[Request, Response] = dict(EXCHANGES)
 
 
-class Toy:
+class EventFeed:
+    """The event side of a test handler: ``events`` for a carrier's Watch, ``publish`` to feed it."""
+
+    def __init__(self) -> None:
+        self.subscribers: list[asyncio.Queue[Event]] = []
+
+    async def events(self) -> AsyncIterator[Event]:
+        queue: asyncio.Queue[Event] = asyncio.Queue()
+        self.subscribers.append(queue)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self.subscribers.remove(queue)
+
+    def publish(self, event: Event) -> None:
+        for queue in self.subscribers:
+            queue.put_nowait(event)
+
+
+class Toy(EventFeed):
     """A handler with canned answers (:data:`EXCHANGES`) and a few misbehaving keys, plus an
     event feed."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.seen: list[Request] = []
-        self.subscribers: list[asyncio.Queue[Event]] = []
 
     async def handle(self, request: Request) -> Response:
         self.seen.append(request)
@@ -113,19 +133,6 @@ class Toy:
         if answer is None:
             return ErrorReply("invalid", f"unexpected {request!r}")
         return answer
-
-    async def events(self) -> AsyncIterator[Event]:
-        queue: asyncio.Queue[Event] = asyncio.Queue()
-        self.subscribers.append(queue)
-        try:
-            while True:
-                yield await queue.get()
-        finally:
-            self.subscribers.remove(queue)
-
-    def publish(self, event: Event) -> None:
-        for queue in self.subscribers:
-            queue.put_nowait(event)
 
 
 async def _serve_forever(carrier: str, port: int) -> None:
