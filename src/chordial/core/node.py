@@ -438,7 +438,7 @@ class ChordNode:
         notifying the current head.
         """
         timeout = self.config.rpc_timeout
-        known = [*self.successors, *self._finger_nodes]
+        before = self.successors  # _set_successors replaces the list, so this one stays as it was
         while self.successors:
             head = self.successors[0]
             reply = yield from self._query_neighbours(head)
@@ -447,6 +447,7 @@ class ChordNode:
                 # By id, not position: a leave notice may have spliced the list meanwhile.
                 self._set_successors(s for s in self.successors if s.id != head.id)
                 if not self.successors:
+                    known = [*before, *self._finger_nodes]
                     self._rejoin_via = list(dict.fromkeys(n for n in known if n.id != self.id))
                     self._rejoin_rounds = 0
                 continue
@@ -654,12 +655,9 @@ class ChordNode:
             if not replicated:
                 self.store.merge(moving)
             if self.predecessor == new:
-                if old is None:
-                    self.predecessor = None  # the floor is still the one before ``new``
-                    self.emit(PredecessorChanged(self.now, self.ref, new, None))
-                else:
-                    self.predecessor = old
-                    self.emit(PredecessorChanged(self.now, self.ref, new, old))
+                # Back to ``old``; when that is None the floor is still the one from before ``new``.
+                self.predecessor = old
+                self.emit(PredecessorChanged(self.now, self.ref, new, old))
             return self._neighbours()
         if moving:
             self.emit(KeysTransferred(self.now, self.ref, new, len(moving), True, "join"))
