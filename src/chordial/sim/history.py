@@ -32,7 +32,7 @@ from chordial.core.events import StaleRead
 from chordial.core.messages import ClientDelete, ClientGet, ClientPut, DataReply, ErrorReply
 from chordial.core.node import ChordNode
 from chordial.sim.linearizability import OP_KINDS, Operation, OpKind
-from chordial.sim.models import may_fail, model_rng
+from chordial.sim.models import PoissonChurn, model_rng
 from chordial.sim.world import Simulation
 
 __all__ = ["HistoryRecorder", "HistoryStats", "Record", "ReplicaSafeChurn"]
@@ -312,7 +312,7 @@ class HistoryRecorder:
 # ------------------------------------------------------------------------------------------ churn
 
 
-class ReplicaSafeChurn:
+class ReplicaSafeChurn(PoissonChurn):
     """Joins, graceful leaves and crashes at Poisson rates that a ring with k replicas must
     survive without losing or corrupting data.
 
@@ -336,52 +336,16 @@ class ReplicaSafeChurn:
         start: float | None = None,
         stop: float | None = None,
     ) -> None:
-        self.sim = sim
-        self.rng = model_rng(sim)
-        self.rates = {"join": join_rate, "leave": leave_rate, "crash": crash_rate}
-        if any(not (r >= 0 and math.isfinite(r)) for r in self.rates.values()):
-            raise ValueError("churn rates must be finite and ≥ 0")
-        self.min_nodes = max(min_nodes, sim.config.successors + 1)
         self.recovery = recovery
         self.replicas = replicas if replicas is not None else sim.config.replicas
-        self.stop_time = math.inf if stop is None else stop
-        self.counts: Counter[str] = Counter()
         self.failed_at: dict[int, float] = {}  # node id -> when it left or crashed
-        self._stopped = False
-        begin = sim.now if start is None else max(start, sim.now)
-        for action, rate in self.rates.items():
-            if rate > 0:
-                self._schedule(action, begin)
+        super().__init__(sim, join_rate, leave_rate, crash_rate, min_nodes, respect_zave=True, start=start, stop=stop)
 
-    def stop(self) -> None:
-        self._stopped = True
+    def _may_take(self, victim: ChordNode) -> bool:
+        return super()._may_take(victim) and self.spares_replicas(victim)
 
-    def _schedule(self, action: str, after: float) -> None:
-        when = after + self.rng.expovariate(self.rates[action])
-        if when <= self.stop_time:
-            self.sim.scheduler.at(when, self._fire, action)
-
-    def _fire(self, action: str) -> None:
-        if self._stopped:
-            return
-        sim = self.sim
-        if action == "join":
-            via = sim.live()[self.rng.randrange(len(sim.members))]
-            self.counts["join"] += 1
-            sim.join(via=via)
-        else:
-            live = sim.live()
-            victim = live[self.rng.randrange(len(live))]
-            if len(live) - 1 < self.min_nodes or not may_fail(sim, victim) or not self.spares_replicas(victim):
-                self.counts[f"{action}_skipped"] += 1
-            else:
-                self.counts[action] += 1
-                self.failed_at[victim.id] = sim.now
-                if action == "leave":
-                    sim.leave(victim)
-                else:
-                    sim.crash(victim)
-        self._schedule(action, sim.now)
+    def _taking(self, victim: ChordNode) -> None:
+        self.failed_at[victim.id] = self.sim.now
 
     def spares_replicas(self, victim: ChordNode) -> bool:
         """Whether ``victim`` failing now leaves fewer than k consecutive recent failures."""

@@ -346,19 +346,23 @@ class PoissonChurn(_Model):
             self._join()
         else:
             victim = _pick_member(sim, self.rng)
-            if (
-                victim is None
-                or len(sim.members) - 1 < self.min_nodes
-                or (self.respect_zave and not may_fail(sim, victim))
-            ):
+            if victim is None or len(sim.members) - 1 < self.min_nodes or not self._may_take(victim):
                 self.counts[f"{action}_skipped"] += 1
             else:
                 self.counts[action] += 1
+                self._taking(victim)
                 if action == "leave":
                     sim.leave(victim)
                 else:
                     sim.crash(victim)
         self._schedule(action, sim.now)
+
+    def _may_take(self, victim: ChordNode) -> bool:
+        """Whether ``victim`` may leave or crash now (beyond the ``min_nodes`` floor)."""
+        return not self.respect_zave or may_fail(self.sim, victim)
+
+    def _taking(self, victim: ChordNode) -> None:
+        """``victim`` is about to leave or crash (a hook for models that remember failures)."""
 
 
 # ------------------------------------------------------------------------------------------ lifetime churn
