@@ -21,8 +21,8 @@ stream cannot be re-synchronised; a frame that parses but does not decode gets a
 Client side (:class:`TcpTransport`): one persistent connection per peer address, opened on
 first use and again after it breaks (reconnect), shared by every node of the process that uses
 the same transport (connections are stateless request/reply pipes, so sharing is safe and keeps
-the file-descriptor count near one per peer). Calls are pipelined; each has a deadline (a timer,
-not a task); at most ``max_in_flight`` calls per peer are outstanding (the rest wait, within
+the file-descriptor count near one per peer). Calls are pipelined; each has a deadline (kept in one heap per
+connection with one timer for the earliest, not a timer or a task per call); at most ``max_in_flight`` calls per peer are outstanding (the rest wait, within
 their deadline: backpressure), and writes wait while the socket buffer is full.
 
 Server side: one listening socket per node; each request is served in its own task (a request
@@ -36,7 +36,9 @@ awaited ``readexactly`` per frame); works on uvloop as well.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import heapq
 import logging
 import socket
 import struct
@@ -314,7 +316,8 @@ class _ServerConnection(_Framed):
             if len(body) + _HEAD_BYTES > self.max_frame:
                 self._error(rid, "internal", f"reply of {len(body)} bytes exceeds the frame limit")
                 return
-            await self.writable()
+            if self._write_paused:
+                await self.writable()
             self.send(K_REPLY, rid, tag, body)
         finally:
             self.tasks.pop(rid, None)
@@ -468,10 +471,18 @@ class _ClientConnection(_Framed):
         self.peer = address
         self.pending: dict[int, asyncio.Future[_Reply]] = {}
         self.streams: dict[int, asyncio.Queue[_Reply]] = {}
-        self.slots = asyncio.Semaphore(max_in_flight)
-        self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.max_in_flight = max_in_flight
+        self.in_flight = 0
+        self._slot_waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._loop = asyncio.get_running_loop()
+        self.opened: asyncio.Future[None] = self._loop.create_future()
         self.failure = "connection closed"
         self._next = 0
+        # Deadlines of the calls in flight, earliest first: one timer per connection, set for
+        # the earliest, instead of one timer per call (a timer costs more than the heap).
+        self._deadlines: list[tuple[float, int, str, float]] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -522,6 +533,13 @@ class _ClientConnection(_Framed):
         self._fail_all()
 
     def _fail_all(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._deadlines.clear()
+        for waiter in self._slot_waiters:  # they find the connection closed
+            if not waiter.done():
+                waiter.set_result(None)
         pending, self.pending = self.pending, {}
         for future in pending.values():
             if not future.done():
@@ -535,32 +553,74 @@ class _ClientConnection(_Framed):
         return self._next
 
     async def call(self, tag: int, body: bytes, name: str, timeout: float, deadline: float) -> _Reply:
-        loop = asyncio.get_running_loop()
-        slots = self.slots
-        if slots.locked():
-            try:
-                await asyncio.wait_for(slots.acquire(), max(deadline - loop.time(), 0.0))
-            except TimeoutError:
-                raise TransportError(
-                    f"{self.peer}: {name}: no reply within {timeout:g}s (too many calls in flight)"
-                ) from None
-        else:
-            await slots.acquire()
-        rid = self.next_id()
-        future: asyncio.Future[_Reply] = loop.create_future()
+        if self.in_flight >= self.max_in_flight:
+            await self._wait_for_slot(name, timeout, deadline)
+        if self.closed:
+            raise Unreachable(self.failure)
+        self._next = rid = (self._next + 1) & 0xFFFFFFFF
+        future: asyncio.Future[_Reply] = self._loop.create_future()
         self.pending[rid] = future
-        timer = loop.call_at(deadline, _expire, future, self.peer, name, timeout)
+        self.in_flight += 1
+        deadlines = self._deadlines
+        heapq.heappush(deadlines, (deadline, rid, name, timeout))
+        if self._timer is None or deadline < self._timer_at:
+            self._arm(deadline)
         try:
-            if self.closed:
-                raise Unreachable(self.failure)
             if self._write_paused:
                 await self.writable()
             self.send(K_REQUEST, rid, tag, body)
             return await future
         finally:
-            timer.cancel()
             self.pending.pop(rid, None)
-            slots.release()
+            self.in_flight -= 1
+            while deadlines and deadlines[0][1] not in self.pending:  # this call's, or older ones done
+                heapq.heappop(deadlines)
+            if self._slot_waiters:
+                self._wake_one()
+
+    async def _wait_for_slot(self, name: str, timeout: float, deadline: float) -> None:
+        """Backpressure: wait, within the call's deadline, until fewer than ``max_in_flight``
+        calls to this peer are outstanding."""
+        while self.in_flight >= self.max_in_flight and not self.closed:
+            waiter: asyncio.Future[None] = self._loop.create_future()
+            self._slot_waiters.append(waiter)
+            try:
+                await asyncio.wait_for(waiter, max(deadline - self._loop.time(), 0.0))
+            except TimeoutError:
+                raise TransportError(
+                    f"{self.peer}: {name}: no reply within {timeout:g}s (too many calls in flight)"
+                ) from None
+            finally:
+                with contextlib.suppress(ValueError):
+                    self._slot_waiters.remove(waiter)
+        if self._loop.time() >= deadline:  # a slot came free, but too late to send
+            raise TransportError(f"{self.peer}: {name}: no reply within {timeout:g}s (too many calls in flight)")
+
+    def _wake_one(self) -> None:
+        while self._slot_waiters:
+            waiter = self._slot_waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def _arm(self, when: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = when
+        self._timer = self._loop.call_at(when, self._expire_due)
+
+    def _expire_due(self) -> None:
+        """Fail every call whose deadline has passed; re-arm for the next one."""
+        self._timer = None
+        deadlines, pending = self._deadlines, self.pending
+        now = self._loop.time()
+        while deadlines and (deadlines[0][0] <= now or deadlines[0][1] not in pending):
+            _, rid, name, timeout = heapq.heappop(deadlines)
+            future = pending.get(rid)
+            if future is not None and not future.done():
+                future.set_exception(TransportError(f"{self.peer}: {name}: no reply within {timeout:g}s"))
+        if deadlines:
+            self._arm(deadlines[0][0])
 
     def open_stream(self) -> tuple[int, asyncio.Queue[_Reply]]:
         rid = self.next_id()
@@ -571,11 +631,6 @@ class _ClientConnection(_Framed):
     def close_stream(self, rid: int) -> None:
         if self.streams.pop(rid, None) is not None and not self.closed:
             self.send(K_CANCEL, rid, 0)
-
-
-def _expire(future: asyncio.Future[_Reply], address: str, name: str, timeout: float) -> None:
-    if not future.done():
-        future.set_exception(TransportError(f"{address}: {name}: no reply within {timeout:g}s"))
 
 
 def _decode_reply(address: str, name: str, reply: _Reply) -> Response:

@@ -253,6 +253,7 @@ _TAG: Final[dict[type[Any], int]] = {kind: tag for tag, kind in enumerate(TYPES)
 # ------------------------------------------------------------------------------------------ api
 
 _packer = msgpack.Packer(use_bin_type=True, autoreset=True)
+_unpackb: Final = msgpack.unpackb
 
 
 def tag_of(message: Request | Response) -> int:
@@ -298,7 +299,7 @@ def pack(value: Any) -> bytes:
 def unpack(body: bytes, what: str = "frame") -> Any:
     """Parse one msgpack value; :class:`CodecError` when ``body`` is not exactly one."""
     try:
-        return msgpack.unpackb(body, raw=False, strict_map_key=True, use_list=True)
+        return _unpackb(body)  # msgpack's defaults: raw=False, strict_map_key=True, use_list=True
     except Exception as exc:  # msgpack raises ValueError, its own FormatError/StackError/ExtraData ...
         raise CodecError(f"malformed {what}: {type(exc).__name__}: {exc or 'cannot decode'}") from None
 
