@@ -300,12 +300,20 @@ class ChordClient:
         if mode != "linearizable":  # the owner's copy is right in either mode; only the node knows the ring's
             cached = await self._read_at_owner(key)
             if cached is not None:
-                return cached
+                kid, owner, entry = cached
+                return DataReply(kid, owner, (owner,), entry is not None and not entry.deleted, entry)
         return self._learn_from(await self._call(ClientGet(key, mode), DataReply))
 
     async def get(self, key: str, consistency: str = "") -> bytes:
         """The value of ``key``; raises :class:`KeyNotFound` when it has none (see
         :meth:`get_entry` for ``consistency``)."""
+        if not consistency:  # the common case, without building a DataReply
+            cached = await self._read_at_owner(key)
+            if cached is not None:
+                entry = cached[2]
+                if entry is None or entry.deleted:
+                    raise KeyNotFound.for_key(key, address=self.address, owner=cached[1])
+                return entry.value
         reply = await self.get_entry(key, consistency)
         if not reply.found or reply.entry is None or reply.entry.deleted:
             raise KeyNotFound.for_key(key, address=self.address, owner=reply.owner)
@@ -378,8 +386,9 @@ class ChordClient:
         self.route_stats.stale += 1
         self.routes.forget(owner.id)
 
-    async def _read_at_owner(self, key: str) -> DataReply | None:
-        """A read sent straight to the key's cached owner, or ``None``: then route it."""
+    async def _read_at_owner(self, key: str) -> tuple[int, NodeRef, Entry | None] | None:
+        """A read sent straight to the key's cached owner: the key's id, the owner and what it
+        holds; or ``None``: then route it."""
         found = self._cached_owner(key)
         if found is None:
             return None
@@ -398,8 +407,7 @@ class ChordClient:
             self._stale(owner)
             return None
         self.route_stats.hits += 1
-        entry = reply.entry
-        return DataReply(kid, owner, (owner,), entry is not None and not entry.deleted, entry)
+        return kid, owner, reply.entry
 
     async def _write_at_owner(self, key: str, store: Store) -> DataReply | None:
         """A write sent straight to the key's cached owner, or ``None`` when there is none.

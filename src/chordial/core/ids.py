@@ -6,6 +6,7 @@ All ids live in ``[0, 2**bits)``. Intervals are taken clockwise and wrap at ``2*
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 
 DEFAULT_ID_BITS = 160
 
@@ -28,8 +29,12 @@ def hash_id(data: bytes, bits: int = DEFAULT_ID_BITS) -> int:
     return value >> (len(digest) * 8 - bits)
 
 
+@lru_cache(maxsize=1 << 14)
 def key_id(key: str, bits: int = DEFAULT_ID_BITS) -> int:
-    """Identifier of a key: the hash of its UTF-8 bytes."""
+    """Identifier of a key: the hash of its UTF-8 bytes.
+
+    Remembered for the last 16,384 keys: a key is hashed by its client, its owner and often
+    again by the same process (a client beside its ring), and a hit costs a fifth of SHA-1."""
     return hash_id(key.encode("utf-8"), bits)
 
 

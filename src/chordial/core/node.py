@@ -1145,9 +1145,13 @@ class ChordNode:
         """
         if self.status in ("new", "stopped") and not isinstance(request, Ping | GetState):
             return ErrorReply("unavailable", f"node {self.ref.address} is {self.status}")
-        match request:  # the most frequent requests first
+        match request:  # the most frequent requests first (data, then maintenance)
             case FindStep():
                 return self._on_find_step(request)
+            case Store() | Fetch():
+                return self._serve_owner_op(request)
+            case Replicate():
+                return self.replication.on_replicate(request)
             case GetNeighbours():
                 return Neighbours(self.ref, self.predecessor, tuple(self.successors))
             case Notify():
@@ -1158,10 +1162,6 @@ class ChordNode:
                 return self._on_transfer(request)
             case LeaveNotice():
                 return self._on_leave_notice(request)
-            case Store() | Fetch():
-                return self._serve_owner_op(request)
-            case Replicate():
-                return self.replication.on_replicate(request)
             case SyncRange():
                 return self.replication.on_sync(request)
             case ClientPut():

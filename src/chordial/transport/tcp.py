@@ -21,9 +21,10 @@ stream cannot be re-synchronised; a frame that parses but does not decode gets a
 Client side (:class:`TcpTransport`): one persistent connection per peer address, opened on
 first use and again after it breaks (reconnect), shared by every node of the process that uses
 the same transport (connections are stateless request/reply pipes, so sharing is safe and keeps
-the file-descriptor count near one per peer). Calls are pipelined; each has a deadline (kept in one heap per
-connection with one timer for the earliest, not a timer or a task per call); at most ``max_in_flight`` calls per peer are outstanding (the rest wait, within
-their deadline: backpressure), and writes wait while the socket buffer is full.
+the file-descriptor count near one per peer). Calls are pipelined; each has a deadline (kept in
+one heap per connection, with one timer for the earliest: not a timer or a task per call); at
+most ``max_in_flight`` calls per peer are outstanding (the rest wait, within their deadline:
+backpressure), and writes wait while the socket buffer is full.
 
 Server side: one listening socket per node; each request is served in its own task (a request
 that itself calls other nodes must not hold up the ones behind it); a connection with more than

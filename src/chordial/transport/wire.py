@@ -225,14 +225,43 @@ def _shape(kind: type[Any]) -> _Shape:
     return _Shape(kind, names, encoders, decoders, required, *_compile(kind, names, encoders, decoders))
 
 
+_ID_BITS: Final = MAX_ID_BYTES * 8
+
+
 def _enc_entry(entry: Entry) -> list[Any]:
-    if entry.version < 0:
+    # Written out (entries are most of a write's bytes and travel three times per write); the
+    # generic shape below checks the same and names what is wrong.
+    kid, rid, version = entry.key_id, entry.request_id, entry.version
+    if version < 0:
         raise CodecError(f"entry {entry.key!r}: negative version {entry.version}")
-    return _ENTRY.encode(entry)
+    if kid < 0 or rid < 0 or kid.bit_length() > _ID_BITS or rid.bit_length() > _ID_BITS:
+        return _ENTRY.encode(entry)
+    return [
+        entry.key,
+        kid.to_bytes((kid.bit_length() + 7) >> 3, "big"),
+        entry.value,
+        version,
+        entry.deleted,
+        rid.to_bytes((rid.bit_length() + 7) >> 3, "big"),
+    ]
 
 
 def _dec_entry(value: Any) -> Entry:
-    entry: Entry = _ENTRY.decode(value)
+    if type(value) is list and len(value) == 6:
+        key, kid, data, version, deleted, rid = value
+        if (
+            type(key) is str
+            and type(kid) is bytes
+            and len(kid) <= MAX_ID_BYTES
+            and type(data) is bytes
+            and type(version) is int
+            and version >= 0
+            and type(deleted) is bool
+            and type(rid) is bytes
+            and len(rid) <= MAX_ID_BYTES
+        ):
+            return Entry(key, int.from_bytes(kid, "big"), data, version, deleted, int.from_bytes(rid, "big"))
+    entry: Entry = _ENTRY.decode(value)  # an older peer's shorter form, or the error to report
     if entry.version < 0:
         raise CodecError(f"entry {entry.key!r}: negative version {entry.version}")
     return entry
