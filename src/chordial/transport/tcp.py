@@ -44,7 +44,7 @@ import logging
 import socket
 import struct
 import types
-from collections.abc import AsyncIterator, Coroutine, Generator
+from collections.abc import AsyncIterator, Awaitable, Coroutine, Generator
 from typing import Any, Final, cast
 
 from chordial.core.events import Event
@@ -132,6 +132,13 @@ class _Framed(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         buffer = self._buffer
+        if not buffer and self.handshaken and len(data) >= 4:
+            # The usual read: exactly one whole frame, parsed straight from ``data``.
+            (length,) = _LENGTH.unpack_from(data)
+            if len(data) == 4 + length and _HEAD_BYTES <= length <= self.max_frame:
+                kind, rid, tag = _REST.unpack_from(data, 4)
+                self.frame_received(kind, rid, tag, data[4 + _HEAD_BYTES :])
+                return
         buffer += data
         if not self.handshaken:
             if len(buffer) < len(MAGIC):
@@ -230,9 +237,8 @@ class _ServerConnection(_Framed):
         self.peer = str(transport.get_extra_info("peername"))
 
     def stop_reading(self) -> None:
-        if self.transport is not None and not self._reading_paused and not self.closed:
-            self._reading_paused = True
-            self.transport.pause_reading()
+        """For good: the server is stopping (``_resume_reading`` then never resumes)."""
+        self._pause_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
@@ -264,22 +270,23 @@ class _ServerConnection(_Framed):
             except CodecError as exc:
                 self.send(K_ERROR, rid, 0, wire.pack(["invalid", f"malformed request: {exc}"]))
                 return
-            self.in_flight += 1
-            if self.in_flight >= SERVER_IN_FLIGHT and not self._reading_paused and self.transport is not None:
-                self._reading_paused = True
-                self.transport.pause_reading()
             # Run the handler at once; only one that has to wait (a remote call, a sleep) gets a
             # task. Most requests (FindStep, GetNeighbours, Ping, Fetch) are answered from memory,
             # and a task per request would cost more than serving it.
-            serving = self._serve(rid, request)
+            awaitable = self.server.handler(request)
+            serving = awaitable if type(awaitable) is types.CoroutineType else _as_coroutine(awaitable)
             try:
                 waiting_on = serving.send(None)
-            except StopIteration:
+            except StopIteration as done:
+                self._answer(rid, request, done.value)
                 return
-            except BaseException:
-                log.exception("serving %s failed", type(request).__name__)
+            except Exception as exc:
+                self._failed(rid, request, exc)
                 return
-            self.tasks[rid] = asyncio.get_running_loop().create_task(_carry_on(serving, waiting_on))
+            self.in_flight += 1
+            if self.in_flight >= SERVER_IN_FLIGHT:
+                self._pause_reading()
+            self.tasks[rid] = asyncio.get_running_loop().create_task(self._carry_on(rid, request, serving, waiting_on))
         elif kind == K_WATCH:
             if rid in self.streams:
                 self.send(K_ERROR, rid, 0, wire.pack(["invalid", f"stream {rid} is already open"]))
@@ -292,45 +299,76 @@ class _ServerConnection(_Framed):
         else:
             self.send(K_ERROR, rid, 0, wire.pack(["invalid", f"unknown frame kind {kind}"]))
 
-    async def _serve(self, rid: int, request: Request) -> None:
+    async def _carry_on(
+        self, rid: int, request: Request, serving: Coroutine[Any, Any, Response], waiting_on: Any
+    ) -> None:
+        """The rest of a handler that had to wait, then its answer."""
         try:
             try:
-                reply = await self.server.handler(request)
+                reply = await _resume(serving, waiting_on)
             except Exception as exc:
-                log.exception("handler failed on %s", type(request).__name__)
-                self._error(rid, "internal", f"{type(request).__name__} failed: {type(exc).__name__}: {exc}")
-                return
-            if isinstance(reply, ErrorReply):
-                self._error(rid, _ERROR_CODES.get(reply.code, "internal"), reply.message)
-                return
-            expected = _REPLY_TYPE[type(request)]
-            if type(reply) is not expected:
-                log.error("handler answered %s with %s", type(request).__name__, type(reply).__name__)
-                self._error(rid, "internal", f"{type(request).__name__} answered with a {type(reply).__name__}")
-                return
-            try:
-                tag, body = wire.encode(reply)
-            except CodecError as exc:
-                log.error("cannot encode %s reply: %s", type(request).__name__, exc)
-                self._error(rid, "internal", f"cannot encode {type(request).__name__} reply: {exc}")
-                return
-            if len(body) + _HEAD_BYTES > self.max_frame:
-                self._error(rid, "internal", f"reply of {len(body)} bytes exceeds the frame limit")
+                self._failed(rid, request, exc)
                 return
             if self._write_paused:
                 await self.writable()
-            self.send(K_REPLY, rid, tag, body)
+            self._answer(rid, request, reply)
         finally:
             self.tasks.pop(rid, None)
             self.in_flight -= 1
-            if (
-                self._reading_paused
-                and self.in_flight < SERVER_IN_FLIGHT // 2
-                and self.transport is not None
-                and not self.server.stopping
-            ):
-                self._reading_paused = False
-                self.transport.resume_reading()
+            if self.in_flight < SERVER_IN_FLIGHT // 2:
+                self._resume_reading()
+
+    def _failed(self, rid: int, request: Request, exc: Exception) -> None:
+        log.error("handler failed on %s", type(request).__name__, exc_info=exc)
+        self._error(rid, "internal", f"{type(request).__name__} failed: {type(exc).__name__}: {exc}")
+
+    def _answer(self, rid: int, request: Request, reply: Response) -> None:
+        if isinstance(reply, ErrorReply):
+            self._error(rid, _ERROR_CODES.get(reply.code, "internal"), reply.message)
+            return
+        expected = _REPLY_TYPE[type(request)]
+        if type(reply) is not expected:
+            log.error("handler answered %s with %s", type(request).__name__, type(reply).__name__)
+            self._error(rid, "internal", f"{type(request).__name__} answered with a {type(reply).__name__}")
+            return
+        try:
+            tag, body = wire.encode(reply)
+        except CodecError as exc:
+            log.error("cannot encode %s reply: %s", type(request).__name__, exc)
+            self._error(rid, "internal", f"cannot encode {type(request).__name__} reply: {exc}")
+            return
+        if len(body) + _HEAD_BYTES > self.max_frame:
+            self._error(rid, "internal", f"reply of {len(body)} bytes exceeds the frame limit")
+            return
+        self.send(K_REPLY, rid, tag, body)
+
+    # A connection stops being read while it has too many requests running or while its peer
+    # does not take our replies (the socket's send buffer is full): backpressure on the peer.
+
+    def _pause_reading(self) -> None:
+        if not self._reading_paused and self.transport is not None and not self.closed:
+            self._reading_paused = True
+            self.transport.pause_reading()
+
+    def _resume_reading(self) -> None:
+        if (
+            self._reading_paused
+            and not self._write_paused
+            and self.in_flight < SERVER_IN_FLIGHT // 2
+            and self.transport is not None
+            and not self.closed
+            and not self.server.stopping
+        ):
+            self._reading_paused = False
+            self.transport.resume_reading()
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        self._pause_reading()
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        self._resume_reading()
 
     def _error(self, rid: int, code: str, message: str) -> None:
         self.send(K_ERROR, rid, 0, wire.pack([code, message]))
@@ -375,27 +413,30 @@ class _ServerConnection(_Framed):
                     await aclose()
 
 
+async def _as_coroutine(awaitable: Awaitable[Response]) -> Response:
+    return await awaitable
+
+
 @types.coroutine
-def _resume(coro: Coroutine[Any, Any, None], waiting_on: Any) -> Generator[Any, Any, None]:
+def _resume(coro: Coroutine[Any, Any, Response], waiting_on: Any) -> Generator[Any, Any, Response]:
     """Carry on, inside a task, a coroutine that was started outside one and is now waiting on
-    ``waiting_on`` (a future): hand the future to the task, pass its wake-ups back in."""
+    ``waiting_on`` (a future): hand the future to the task, pass its wake-ups back in; returns
+    what the coroutine returns."""
     while True:
         try:
             sent = yield waiting_on
         except BaseException as exc:  # cancellation, or the task throwing in
             try:
                 waiting_on = coro.throw(exc)
-            except StopIteration:
-                return
+            except StopIteration as done:
+                result: Response = done.value
+                return result
             continue
         try:
             waiting_on = coro.send(sent)
-        except StopIteration:
-            return
-
-
-async def _carry_on(coro: Coroutine[Any, Any, None], waiting_on: Any) -> None:
-    await _resume(coro, waiting_on)
+        except StopIteration as done:
+            value: Response = done.value
+            return value
 
 
 class TcpServer:

@@ -276,6 +276,7 @@ TYPES: Final[tuple[type[Any], ...]] = (*_REQUESTS, *_REPLIES)
 ``Request`` and ``Response`` unions (both ends run the same code: the order is the contract)."""
 
 REQUEST_TAGS: Final = range(0, len(_REQUESTS))
+_REQUEST_COUNT: Final = len(_REQUESTS)
 _SHAPES: Final = tuple(_shape(kind) for kind in TYPES)
 _TAG: Final[dict[type[Any], int]] = {kind: tag for tag, kind in enumerate(TYPES)}
 
@@ -295,9 +296,11 @@ def tag_of(message: Request | Response) -> int:
 
 def encode(message: Request | Response) -> tuple[int, bytes]:
     """``(tag, body)`` of a request or reply."""
-    tag = tag_of(message)
+    tag = _TAG.get(type(message))
+    if tag is None:
+        raise CodecError(f"{type(message).__name__} has no wire form")
     try:
-        return tag, _packer.pack(_SHAPES[tag].encode(message))
+        return tag, _packer.pack(_SHAPES[tag].fast_encode(message))
     except CodecError:
         raise
     except (ValueError, TypeError, AttributeError, OverflowError) as exc:
@@ -309,15 +312,20 @@ def decode(tag: int, body: bytes) -> Any:
     if not 0 <= tag < len(TYPES):
         raise CodecError(f"unknown message type {tag}")
     shape = _SHAPES[tag]
-    fields = unpack(body, shape.kind.__name__)
     try:
+        fields = _unpackb(body)
+    except Exception:
+        fields = unpack(body, shape.kind.__name__)  # raises, and says why
+    try:
+        if type(fields) is list and len(fields) == len(shape.decoders):
+            return shape.fast_decode(fields)  # the usual case, without the call through decode()
         return shape.decode(fields)
     except CodecError as exc:
         raise CodecError(f"malformed {shape.kind.__name__}: {exc}") from None
 
 
 def is_request_tag(tag: int) -> bool:
-    return tag in REQUEST_TAGS
+    return 0 <= tag < _REQUEST_COUNT
 
 
 def pack(value: Any) -> bytes:
