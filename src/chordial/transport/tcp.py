@@ -26,9 +26,11 @@ one heap per connection, with one timer for the earliest: not a timer or a task 
 most ``max_in_flight`` calls per peer are outstanding (the rest wait, within their deadline:
 backpressure), and writes wait while the socket buffer is full.
 
-Server side: one listening socket per node; each request is served in its own task (a request
-that itself calls other nodes must not hold up the ones behind it); a connection with more than
-:data:`SERVER_IN_FLIGHT` requests outstanding stops being read until it drains.
+Server side: one listening socket per node; a request is served as soon as its frame is read,
+and only one whose handler has to wait (it calls other nodes, or sleeps) goes on in a task of
+its own, so that it does not hold up the ones behind it. A connection stops being read while
+it has more than :data:`SERVER_IN_FLIGHT` such requests outstanding, or while its peer does
+not take the replies (the socket's send buffer is full), until it drains.
 
 Built on asyncio protocols rather than streams (one ``data_received`` per read instead of two
 awaited ``readexactly`` per frame); works on uvloop as well.
