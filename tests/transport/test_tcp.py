@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import msgpack
 import pytest
 
-from chordial.core.messages import ClientGet, DataReply, ErrorReply, FindStep, Ping, Pong
+from chordial.core.messages import ClientGet, DataReply, Entry, ErrorReply, FetchReply, FindStep, Ping, Pong
 from chordial.transport import wire
 from chordial.transport.base import TransportError, Unreachable
 from chordial.transport.carriers import AutoTransport, make_transport
@@ -108,6 +108,42 @@ def test_missing_trailing_fields_take_their_defaults() -> None:
 def test_malformed_fields_are_codec_errors(fields: object, why: str) -> None:
     with pytest.raises(CodecError, match=why):
         wire.decode(wire.tag_of(FindStep(1)), msgpack.packb(fields))
+
+
+GOOD_ENTRY = ["k", b"\x05", b"v", 3, False, b"\x09"]
+
+
+@pytest.mark.parametrize(
+    ("index", "value", "why"),
+    [
+        (0, b"k", "expected a string"),
+        (1, b"\x01" * 33, "at most 32 bytes"),
+        (1, 5, "at most 32 bytes"),
+        (2, "v", "expected bytes"),
+        (3, -1, "negative version"),
+        (3, 1.5, "expected an integer"),
+        (4, 0, "expected a boolean"),
+        (5, b"\x01" * 33, "at most 32 bytes"),
+    ],
+)
+def test_malformed_entries_are_codec_errors(index: int, value: object, why: str) -> None:
+    fields = list(GOOD_ENTRY)
+    fields[index] = value
+    tag = wire.tag_of(FetchReply())
+    assert wire.decode(tag, msgpack.packb([GOOD_ENTRY, None])) == FetchReply(Entry("k", 5, b"v", 3, False, 9))
+    with pytest.raises(CodecError, match=why):
+        wire.decode(tag, msgpack.packb([fields, None]))
+
+
+def test_entries_round_trip_and_refuse_ids_out_of_range() -> None:
+    for entry in (Entry("k", 0, b"", 0), Entry("é" * 40, 2**256 - 1, b"\x00" * 300, 2**40, True, 2**63 - 1)):
+        tag, body = wire.encode(FetchReply(entry))
+        assert wire.decode(tag, body) == FetchReply(entry)
+    assert wire.decode(*wire.encode(FetchReply(Entry("k", 1, b"", 1)))) == FetchReply(Entry("k", 1, b"", 1))
+    with pytest.raises(CodecError, match="out of range"):
+        wire.encode(FetchReply(Entry("k", 2**256, b"", 1)))
+    with pytest.raises(CodecError, match="out of range"):
+        wire.encode(FetchReply(Entry("k", 1, b"", 1, request_id=-1)))
 
 
 def test_bytes_that_are_not_msgpack_are_codec_errors() -> None:
