@@ -89,6 +89,11 @@ def _dec_bytes(value: Any) -> bytes:
     return value
 
 
+_new: Final = object.__new__
+_set_ref_id: Final = NodeRef.__dict__["id"].__set__
+_set_ref_address: Final = NodeRef.__dict__["address"].__set__
+
+
 def _enc_ref(ref: NodeRef) -> list[Any]:
     return [_enc_id(ref.id), ref.address]
 
@@ -99,7 +104,10 @@ def _dec_ref(value: Any) -> NodeRef:
     address = value[1]
     if type(address) is not str or not address:
         raise CodecError("node reference with an empty or non-string address")
-    return NodeRef(_dec_id(value[0]), address)
+    ref = _new(NodeRef)  # slots filled directly, as the compiled decoders below do
+    _set_ref_id(ref, _dec_id(value[0]))
+    _set_ref_address(ref, address)
+    return ref
 
 
 def _optional(enc: Encoder, dec: Decoder) -> Converter:
@@ -177,12 +185,30 @@ def _compile(
             parts.append(f"e{i}(m.{name})")
     for i, dec in enumerate(decoders):
         env[f"d{i}"] = dec
-    source = (
-        f"def encode(m):\n    return [{', '.join(parts)}]\n"
-        f"def decode(f):\n    return kind({', '.join(f'd{i}(f[{i}])' for i in range(len(decoders)))})\n"
-    )
+    source = f"def encode(m):\n    return [{', '.join(parts)}]\n"
+    if _settable(kind):
+        # Fill the slots of a bare instance: a frozen dataclass's __init__ goes through
+        # object.__setattr__ for every field, which costs twice as much.
+        env["new"] = object.__new__
+        sets = "".join(f"    s{i}(m, d{i}(f[{i}]))\n" for i in range(len(decoders)))
+        for i, name in enumerate(names):
+            env[f"s{i}"] = kind.__dict__[name].__set__
+        source += f"def decode(f):\n    m = new(kind)\n{sets}    return m\n"
+    else:
+        source += f"def decode(f):\n    return kind({', '.join(f'd{i}(f[{i}])' for i in range(len(decoders)))})\n"
     exec(source, env)  # built from our own dataclass fields only
     return env["encode"], env["decode"]
+
+
+def _settable(kind: type[Any]) -> bool:
+    """Whether instances of ``kind`` may be built by filling their slots (no __init__ logic
+    beyond setting the fields)."""
+    return (
+        dataclasses.is_dataclass(kind)
+        and "__slots__" in kind.__dict__
+        and not hasattr(kind, "__post_init__")
+        and all(f.init for f in dataclasses.fields(kind))
+    )
 
 
 def _converter(hint: Any, name: str) -> Converter:
@@ -246,6 +272,16 @@ def _enc_entry(entry: Entry) -> list[Any]:
     ]
 
 
+# The fast paths above and below spell out Entry's six fields; a seventh would have to be added
+# there (this fails at import until it is).
+_ENTRY_FIELDS: Final = ("key", "key_id", "value", "version", "deleted", "request_id")
+if tuple(f.name for f in dataclasses.fields(Entry)) != _ENTRY_FIELDS:
+    raise ImportError("chordial.transport.wire: Entry's fields changed; update _enc_entry and _dec_entry")
+_set_key, _set_key_id, _set_value, _set_version, _set_deleted, _set_request_id = (
+    Entry.__dict__[f.name].__set__ for f in dataclasses.fields(Entry)
+)
+
+
 def _dec_entry(value: Any) -> Entry:
     if type(value) is list and len(value) == 6:
         key, kid, data, version, deleted, rid = value
@@ -260,7 +296,14 @@ def _dec_entry(value: Any) -> Entry:
             and type(rid) is bytes
             and len(rid) <= MAX_ID_BYTES
         ):
-            return Entry(key, int.from_bytes(kid, "big"), data, version, deleted, int.from_bytes(rid, "big"))
+            built: Entry = _new(Entry)
+            _set_key(built, key)
+            _set_key_id(built, int.from_bytes(kid, "big"))
+            _set_value(built, data)
+            _set_version(built, version)
+            _set_deleted(built, deleted)
+            _set_request_id(built, int.from_bytes(rid, "big"))
+            return built
     entry: Entry = _ENTRY.decode(value)  # an older peer's shorter form, or the error to report
     if entry.version < 0:
         raise CodecError(f"entry {entry.key!r}: negative version {entry.version}")
