@@ -34,9 +34,11 @@ class Server(Protocol):
 class Transport(Protocol):
     """Client and server sides of one carrier."""
 
-    async def call(self, address: str, request: Request, timeout: float) -> Response:
-        """Send ``request`` to the node at ``address``; raise :class:`TransportError` when no
-        answer arrives within ``timeout`` seconds. Remote refusals come back as ``ErrorReply``."""
+    def call(self, address: str, request: Request, timeout: float) -> Awaitable[Response]:
+        """Send ``request`` to the node at ``address``; awaiting the result gives the reply, or
+        raises :class:`TransportError` when no answer arrives within ``timeout`` seconds. Remote
+        refusals come back as ``ErrorReply``. (An awaitable rather than a coroutine: a carrier
+        may hand back the reply's future itself.)"""
         ...
 
     async def serve(self, address: str, handler: Handler, watcher: Watcher | None = None) -> Server:

@@ -513,7 +513,8 @@ class _ClientConnection(_Framed):
     def __init__(self, address: str, max_frame: int, max_in_flight: int) -> None:
         super().__init__(max_frame)
         self.peer = address
-        self.pending: dict[int, asyncio.Future[_Reply]] = {}
+        self.pending: dict[int, tuple[asyncio.Future[Response], str]] = {}
+        """The calls awaiting a reply: request id → (future of the decoded reply, request name)."""
         self.streams: dict[int, asyncio.Queue[_Reply]] = {}
         self.max_in_flight = max_in_flight
         self.in_flight = 0
@@ -551,11 +552,15 @@ class _ClientConnection(_Framed):
 
     def frame_received(self, kind: int, rid: int, tag: int, body: bytes) -> None:
         if kind in (K_REPLY, K_ERROR):
-            future = self.pending.pop(rid, None)
-            if future is not None:
+            waiting = self.pending.pop(rid, None)
+            if waiting is not None:
                 self._done(rid)
+                future, name = waiting
                 if not future.done():  # its caller may have been cancelled
-                    future.set_result((kind, tag, body))
+                    try:
+                        future.set_result(_decode_reply(self.peer, name, (kind, tag, body)))
+                    except TransportError as exc:
+                        future.set_exception(exc)
                 return
         queue = self.streams.get(rid)
         if queue is not None:
@@ -588,7 +593,7 @@ class _ClientConnection(_Framed):
                 waiter.set_result(None)
         pending, self.pending = self.pending, {}
         self.in_flight = 0
-        for future in pending.values():
+        for future, _ in pending.values():
             if not future.done():
                 future.set_exception(Unreachable(self.failure))
         for queue in self.streams.values():
@@ -599,15 +604,15 @@ class _ClientConnection(_Framed):
         self._next = (self._next + 1) & 0xFFFFFFFF
         return self._next
 
-    def request(self, tag: int, body: bytes, name: str, timeout: float, deadline: float) -> asyncio.Future[_Reply]:
-        """Send a request now and return the future of its reply frame; the caller has checked
+    def request(self, tag: int, body: bytes, name: str, timeout: float, deadline: float) -> asyncio.Future[Response]:
+        """Send a request now and return the future of its decoded reply; the caller has checked
         that the connection is open, has a free slot and a socket that takes writes.
 
         The call's bookkeeping ends where its reply arrives (or its deadline passes, or the
         connection breaks), not in the caller: one coroutine less per call."""
         self._next = rid = (self._next + 1) & 0xFFFFFFFF
-        future: asyncio.Future[_Reply] = self._loop.create_future()
-        self.pending[rid] = future
+        future: asyncio.Future[Response] = self._loop.create_future()
+        self.pending[rid] = (future, name)
         self.in_flight += 1
         heapq.heappush(self._deadlines, (deadline, rid, name, timeout))
         if self._timer is None or deadline < self._timer_at:
@@ -619,7 +624,7 @@ class _ClientConnection(_Framed):
         """Whether :meth:`request` may be used right now."""
         return not self.closed and self.in_flight < self.max_in_flight and not self._write_paused
 
-    async def call(self, tag: int, body: bytes, name: str, timeout: float, deadline: float) -> _Reply:
+    async def call(self, tag: int, body: bytes, name: str, timeout: float, deadline: float) -> Response:
         """:meth:`request`, after waiting (within the deadline) for a free slot and a writable
         socket."""
         if self.in_flight >= self.max_in_flight:
@@ -679,9 +684,10 @@ class _ClientConnection(_Framed):
         now = self._loop.time()
         while deadlines and (deadlines[0][0] <= now or deadlines[0][1] not in pending):
             _, rid, name, timeout = heapq.heappop(deadlines)
-            future = pending.pop(rid, None)
-            if future is not None:
+            waiting = pending.pop(rid, None)
+            if waiting is not None:
                 self.in_flight -= 1
+                future = waiting[0]
                 if not future.done():
                     future.set_exception(TransportError(f"{self.peer}: {name}: no reply within {timeout:g}s"))
         if self._slot_waiters:
@@ -788,27 +794,40 @@ class TcpTransport:
         self._connections[address] = connection
         return connection
 
-    async def call(self, address: str, request: Request, timeout: float) -> Response:
-        """Send ``request`` to ``address`` and return the reply (or the peer's ``ErrorReply``).
+    def call(self, address: str, request: Request, timeout: float) -> Awaitable[Response]:
+        """Send ``request`` to ``address``; the awaitable gives the reply (or the peer's
+        ``ErrorReply``).
 
-        Raises :class:`Unreachable` when the peer cannot be reached or the connection breaks
-        during the call, :class:`TransportError` when no reply arrives within ``timeout``
-        seconds, :class:`CodecError` when ``request`` cannot be encoded.
+        Awaiting it raises :class:`Unreachable` when the peer cannot be reached or the
+        connection breaks during the call, :class:`TransportError` when no reply arrives within
+        ``timeout`` seconds, :class:`CodecError` when ``request`` cannot be encoded.
+
+        On an open connection with room the request goes out at once and the awaitable is the
+        reply's future (no coroutine per call); otherwise a coroutine connects or waits first.
         """
+        connection = self._connections.get(address)
+        if connection is not None and connection.ready():
+            try:
+                tag, body = wire.encode(request)
+            except CodecError:
+                return self._call(address, request, timeout)  # raises it when awaited
+            if len(body) + _HEAD_BYTES <= self.max_frame:
+                deadline = connection._loop.time() + timeout
+                return connection.request(tag, body, type(request).__name__, timeout, deadline)
+        return self._call(address, request, timeout)
+
+    async def _call(self, address: str, request: Request, timeout: float) -> Response:
         tag, body = wire.encode(request)
         name = type(request).__name__
         if len(body) + _HEAD_BYTES > self.max_frame:
             raise TransportError(
                 f"{address}: {name} of {len(body)} bytes exceeds the frame limit of {self.max_frame} bytes"
             )
-        connection = self._connections.get(address)
-        if connection is not None and connection.ready():
-            deadline = connection._loop.time() + timeout
-            return _decode_reply(address, name, await connection.request(tag, body, name, timeout, deadline))
         deadline = asyncio.get_running_loop().time() + timeout
+        connection = self._connections.get(address)
         if connection is None or connection.closed:
             connection = await self._connection(address, timeout, deadline)
-        return _decode_reply(address, name, await connection.call(tag, body, name, timeout, deadline))
+        return await connection.call(tag, body, name, timeout, deadline)
 
     async def watch(self, address: str, timeout_first: float = 5.0) -> AsyncIterator[dict[str, object]]:
         """Stream the events of the node at ``address`` as :func:`codec.event_to_dict` dicts.
