@@ -167,7 +167,9 @@ class Replication:
         """A write at the head: versioned, replicated per the ring's mode, then acknowledged."""
         node = self.node
         # One write per key at a time keeps versions in order; none while a takeover syncs.
-        if not (yield from self.wait_for(lambda: request.key not in self.writing and not self.syncing)):
+        if (request.key in self.writing or self.syncing) and not (
+            yield from self.wait_for(lambda: request.key not in self.writing and not self.syncing)
+        ):
             return ErrorReply("unavailable", f"key {request.key!r} stayed busy at {node.ref.address}")
         if not node.owns(kid):  # the range moved while this write waited
             return node.not_mine(request, kid)

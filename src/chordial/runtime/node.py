@@ -177,9 +177,9 @@ class NodeRuntime:
             result = node.handle(request)
             # A procedure is a generator; checking its concrete type costs half an ABC isinstance.
             if type(result) is GeneratorType:
-                reply = await self.run(cast(Procedure[Response], result))
+                reply = await self.run(cast("Procedure[Response]", result))
             else:
-                reply = cast(Response, result)
+                reply = cast("Response", result)
         except Exception as exc:
             if not isinstance(exc, ChordError):
                 log.exception("serving %s on %s", type(request).__name__, node.ref.address)

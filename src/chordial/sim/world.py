@@ -310,9 +310,9 @@ class Simulation:
                     self._advance(task, None, PeerFailed(call.target, "timed out"))
 
             self.scheduler.at(sent_at + call.timeout, expired)
-            self.spawn(target, cast(Procedure[Response], result), replied)
+            self.spawn(target, cast("Procedure[Response]", result), replied)
         else:
-            self._reply(task, call, target, cast(Response, result), sent_at)
+            self._reply(task, call, target, cast("Response", result), sent_at)
 
     def _reply(self, task: _Task, call: Call, target: ChordNode, reply: Response, sent_at: float) -> None:
         net = self.network
