@@ -914,6 +914,8 @@ class ChordNode:
     # ------------------------------------------------------------------------------------ data
 
     def _check_key(self, key: str) -> ErrorReply | None:
+        if key and len(key) * 4 <= self.config.max_key_bytes:
+            return None  # short enough whatever its characters (UTF-8 takes at most 4 bytes each)
         size = len(key.encode("utf-8"))
         if size == 0:
             return ErrorReply("invalid", "key must not be empty")

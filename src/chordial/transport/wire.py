@@ -154,6 +154,8 @@ class _Shape:
     """Fields without a default: a peer may leave out the trailing ones that have one."""
     fast_encode: Callable[[Any], list[Any]]
     fast_decode: Callable[[list[Any]], Any]
+    size: int
+    """Number of fields."""
     """The same, compiled for this shape (every field in one expression): about half the cost of
     a loop over the converters, and these run once or twice per message."""
 
@@ -161,7 +163,7 @@ class _Shape:
         return self.fast_encode(value)
 
     def decode(self, fields: Any) -> Any:
-        if type(fields) is list and len(fields) == len(self.decoders):
+        if type(fields) is list and len(fields) == self.size:
             return self.fast_decode(fields)
         if type(fields) is not list or not self.required <= len(fields) <= len(self.decoders):
             raise CodecError(f"{self.kind.__name__} must have {len(self.decoders)} fields, got {_what(fields)}")
@@ -248,7 +250,7 @@ def _shape(kind: type[Any]) -> _Shape:
     names = tuple(f.name for f in fields)
     encoders = tuple(enc for enc, _ in converters)
     decoders = tuple(dec for _, dec in converters)
-    return _Shape(kind, names, encoders, decoders, required, *_compile(kind, names, encoders, decoders))
+    return _Shape(kind, names, encoders, decoders, required, *_compile(kind, names, encoders, decoders), len(names))
 
 
 _ID_BITS: Final = MAX_ID_BYTES * 8
@@ -320,6 +322,7 @@ TYPES: Final[tuple[type[Any], ...]] = (*_REQUESTS, *_REPLIES)
 
 REQUEST_TAGS: Final = range(0, len(_REQUESTS))
 _REQUEST_COUNT: Final = len(_REQUESTS)
+_TYPE_COUNT: Final = len(TYPES)
 _SHAPES: Final = tuple(_shape(kind) for kind in TYPES)
 _TAG: Final[dict[type[Any], int]] = {kind: tag for tag, kind in enumerate(TYPES)}
 
@@ -352,7 +355,7 @@ def encode(message: Request | Response) -> tuple[int, bytes]:
 
 def decode(tag: int, body: bytes) -> Any:
     """The message of type ``tag`` in ``body``; :class:`CodecError` when it is not one."""
-    if not 0 <= tag < len(TYPES):
+    if not 0 <= tag < _TYPE_COUNT:
         raise CodecError(f"unknown message type {tag}")
     shape = _SHAPES[tag]
     try:
@@ -360,7 +363,7 @@ def decode(tag: int, body: bytes) -> Any:
     except Exception:
         fields = unpack(body, shape.kind.__name__)  # raises, and says why
     try:
-        if type(fields) is list and len(fields) == len(shape.decoders):
+        if type(fields) is list and len(fields) == shape.size:
             return shape.fast_decode(fields)  # the usual case, without the call through decode()
         return shape.decode(fields)
     except CodecError as exc:
