@@ -621,6 +621,17 @@ async def test_without_the_cache_every_operation_is_routed(ring: Ring) -> None:
     await client.close()
 
 
+async def test_a_get_the_cache_cannot_serve_counts_one_miss(ring: Ring) -> None:
+    await ring.client.put("counted", "v")
+    client = ChordClient(ring.client.address, timeout=2.0, transport=ring.net.transport("c3"))
+    assert await client.get("counted") == b"v"  # nothing learnt yet: routed by the ring
+    assert (client.route_stats.hits, client.route_stats.misses) == (0, 1)
+    with pytest.raises(KeyNotFound):
+        await client.get("never-written")
+    assert client.route_stats.misses == 2
+    await client.close()
+
+
 async def test_client_reaches_tcp_and_grpc_nodes_by_default() -> None:
     from chordial.transport.grpc import GrpcTransport
 

@@ -302,22 +302,27 @@ class ChordClient:
             if cached is not None:
                 kid, owner, entry = cached
                 return DataReply(kid, owner, (owner,), entry is not None and not entry.deleted, entry)
-        return self._learn_from(await self._call(ClientGet(key, mode), DataReply))
+        return await self._routed_get(key, mode)
 
     async def get(self, key: str, consistency: str = "") -> bytes:
         """The value of ``key``; raises :class:`KeyNotFound` when it has none (see
         :meth:`get_entry` for ``consistency``)."""
-        if not consistency:  # the common case, without building a DataReply
+        if consistency:
+            reply = await self.get_entry(key, consistency)
+        else:  # the common case: a cache hit builds no DataReply, a miss is counted once
             cached = await self._read_at_owner(key)
             if cached is not None:
-                entry = cached[2]
+                _, owner, entry = cached
                 if entry is None or entry.deleted:
-                    raise KeyNotFound.for_key(key, address=self.address, owner=cached[1])
+                    raise KeyNotFound.for_key(key, address=self.address, owner=owner)
                 return entry.value
-        reply = await self.get_entry(key, consistency)
+            reply = await self._routed_get(key, "")
         if not reply.found or reply.entry is None or reply.entry.deleted:
             raise KeyNotFound.for_key(key, address=self.address, owner=reply.owner)
         return reply.entry.value
+
+    async def _routed_get(self, key: str, mode: str) -> DataReply:
+        return self._learn_from(await self._call(ClientGet(key, mode), DataReply))
 
     async def delete(self, key: str, *, consistency: str | None = None) -> bool:
         """Delete ``key``; returns whether it had a live value. ``consistency`` as for :meth:`put`."""
