@@ -1140,7 +1140,7 @@ class ChordNode:
     def handle(self, request: Request) -> Handled:
         """Serve one request: a reply, or a procedure whose return value is the reply.
 
-        Drivers tell them apart with ``isinstance(result, collections.abc.Generator)``.
+        Drivers tell them apart by type: a procedure is a generator (``types.GeneratorType``).
 
         Requests that need remote calls (rectify's ping, client operations) are procedures;
         the rest are answered at once.

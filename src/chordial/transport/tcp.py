@@ -317,8 +317,7 @@ class _ServerConnection(_Framed):
         finally:
             self.tasks.pop(rid, None)
             self.in_flight -= 1
-            if self.in_flight < SERVER_IN_FLIGHT // 2:
-                self._resume_reading()
+            self._resume_reading()
 
     def _failed(self, rid: int, request: Request, exc: Exception) -> None:
         log.error("handler failed on %s", type(request).__name__, exc_info=exc)
@@ -554,7 +553,7 @@ class _ClientConnection(_Framed):
         if kind in (K_REPLY, K_ERROR):
             waiting = self.pending.pop(rid, None)
             if waiting is not None:
-                self._done(rid)
+                self._done()
                 future, name = waiting
                 if not future.done():  # its caller may have been cancelled
                     try:
@@ -610,7 +609,7 @@ class _ClientConnection(_Framed):
 
         The call's bookkeeping ends where its reply arrives (or its deadline passes, or the
         connection breaks), not in the caller: one coroutine less per call."""
-        self._next = rid = (self._next + 1) & 0xFFFFFFFF
+        rid = self.next_id()
         future: asyncio.Future[Response] = self._loop.create_future()
         self.pending[rid] = (future, name)
         self.in_flight += 1
@@ -637,7 +636,7 @@ class _ClientConnection(_Framed):
                 raise Unreachable(self.failure)
         return await self.request(tag, body, name, timeout, deadline)
 
-    def _done(self, rid: int) -> None:
+    def _done(self) -> None:
         """A call left ``pending`` (answered or expired): free its slot."""
         self.in_flight -= 1
         deadlines, pending = self._deadlines, self.pending
@@ -686,12 +685,10 @@ class _ClientConnection(_Framed):
             _, rid, name, timeout = heapq.heappop(deadlines)
             waiting = pending.pop(rid, None)
             if waiting is not None:
-                self.in_flight -= 1
+                self._done()
                 future = waiting[0]
                 if not future.done():
                     future.set_exception(TransportError(f"{self.peer}: {name}: no reply within {timeout:g}s"))
-        if self._slot_waiters:
-            self._wake_one()
         if deadlines:
             self._arm(deadlines[0][0])
 

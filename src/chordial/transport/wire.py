@@ -154,10 +154,10 @@ class _Shape:
     """Fields without a default: a peer may leave out the trailing ones that have one."""
     fast_encode: Callable[[Any], list[Any]]
     fast_decode: Callable[[list[Any]], Any]
-    size: int
-    """Number of fields."""
     """The same, compiled for this shape (every field in one expression): about half the cost of
     a loop over the converters, and these run once or twice per message."""
+    size: int
+    """Number of fields."""
 
     def encode(self, value: Any) -> list[Any]:
         return self.fast_encode(value)
@@ -191,7 +191,7 @@ def _compile(
     if _settable(kind):
         # Fill the slots of a bare instance: a frozen dataclass's __init__ goes through
         # object.__setattr__ for every field, which costs twice as much.
-        env["new"] = object.__new__
+        env["new"] = _new
         sets = "".join(f"    s{i}(m, d{i}(f[{i}]))\n" for i in range(len(decoders)))
         for i, name in enumerate(names):
             env[f"s{i}"] = kind.__dict__[name].__set__
